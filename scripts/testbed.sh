@@ -30,6 +30,7 @@ readonly IMPAIR_CHAIN=RSBED_IMPAIR
 readonly FILE_NAMES=(0B 1B 1KiB 1MiB 100MiB 1GiB)
 readonly FILE_SIZES=(0 1 1024 1048576 104857600 1073741824)
 readonly SMALL_LIMIT=1048576
+FILES_LIMIT=-1
 readonly FILE_KEY=72696e67737461636b2d7465737462 # "ringstack-testb"
 readonly FILE_IV=00000000000000000000000000000000
 # The RFC 2544 benchmarking range: nothing the bed configures may fall outside it.
@@ -138,7 +139,12 @@ parse_args() {
 validate_up_args() {
   [[ $MTU =~ ^[0-9]{2,5}$ ]] && ((MTU >= 68 && MTU <= 65535)) || die "bad --mtu '$MTU': 68..65535"
   [[ $OFFLOADS == on || $OFFLOADS == off ]] || die "bad --offloads '$OFFLOADS': on or off"
-  [[ $FILES == small || $FILES == all || $FILES == none ]] || die "bad --files '$FILES': small, all or none"
+  case $FILES in
+    none) FILES_LIMIT=-1 ;;
+    small) FILES_LIMIT=$SMALL_LIMIT ;;
+    all) FILES_LIMIT=${FILE_SIZES[-1]} ;;
+    *) die "bad --files '$FILES': small, all or none" ;;
+  esac
   local port
   for port in "$FTP_PORT" "$FTPS_PORT"; do
     [[ $port =~ ^[0-9]{1,5}$ ]] && ((port >= 1 && port <= 65535)) && ((port < 40000 || port > 40099)) ||
@@ -239,7 +245,7 @@ ensure_ftp_users() {
   # Our own PAM service: Debian's /etc/pam.d/vsftpd also demands a login shell (pam_shells) and consults
   # /etc/ftpusers; the bed's user has neither and needs neither.
   local pam=/etc/pam.d/$PAM_SERVICE
-  local want=$'# ringstack test bed (scripts/testbed.sh): password check only\nauth required pam_unix.so\naccount required pam_unix.so\nsession required pam_unix.so'
+  local want=$'# ringstack test bed (scripts/testbed.sh): password check only\nauth required pam_unix.so nodelay\naccount required pam_unix.so\nsession required pam_unix.so'
   [[ -f $pam && $(cat "$pam") == "$want" ]] || printf '%s\n' "$want" >"$pam"
 }
 
@@ -257,6 +263,8 @@ background=NO
 seccomp_sandbox=NO
 secure_chroot_dir=$STATE_DIR/empty
 pam_service_name=$PAM_SERVICE
+# Tests try wrong passwords on purpose: answer 530 at once.
+delay_failed_login=0
 ftpd_banner=ringstack test bed $NAME
 anonymous_enable=YES
 anon_root=$FILES_DIR
@@ -403,11 +411,7 @@ cmd_up() {
   fi
   cmd_install
   bring_down # whatever is left of an earlier or crashed bed with this name
-  local limit=0
-  [[ $FILES == none ]] && limit=-1
-  [[ $FILES == small ]] && limit=$SMALL_LIMIT
-  [[ $FILES == all ]] && limit=${FILE_SIZES[-1]}
-  make_files "$limit"
+  make_files "$FILES_LIMIT"
   make_certificate
   ensure_ftp_users
 
@@ -465,8 +469,11 @@ env_line() {
 }
 
 write_env() {
-  local files=() name
-  for name in "${FILE_NAMES[@]}"; do [[ -f $FILES_DIR/$name ]] && files+=("$name"); done
+  # The files this bed was asked for (the directory may hold bigger ones made for another bed).
+  local files=() i
+  for i in "${!FILE_NAMES[@]}"; do
+    ((FILE_SIZES[i] <= FILES_LIMIT)) && files+=("${FILE_NAMES[$i]}")
+  done
   {
     env_line RSBED_NAME "$NAME"
     env_line RSBED_STATE_DIR "$STATE_DIR"
