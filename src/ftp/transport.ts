@@ -1,0 +1,50 @@
+// The only thing the FTP client knows about networking. Two implementations: node:net (net-transport.ts) and the
+// ringstack sockets (src/main), whose sockets are stream.Duplex objects with the same address properties.
+
+import type { Duplex } from 'node:stream';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+
+/**
+ * A connected byte stream: `end()` half-closes (sends FIN, keeps reading), `destroy()` drops the connection.
+ * A net.Socket is one; so is a TLSSocket, though its addresses may be undefined when it wraps a plain Duplex.
+ */
+export interface FtpSocket extends Duplex {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
+
+export interface FtpConnectOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly signal?: AbortSignal | undefined;
+  /** The transport rejects with FtpError('timeout') if the connection is not up in time. */
+  readonly timeoutMs: number;
+}
+
+export interface FtpListenOptions {
+  /** Local address to listen on (for active mode: the control connection's local address). */
+  readonly host: string;
+  /** 0 or undefined: any free port. */
+  readonly port?: number | undefined;
+}
+
+/** A listening socket for one incoming data connection (active mode, PORT/EPRT). */
+export interface FtpListener {
+  readonly host: string;
+  readonly port: number;
+  /** The next incoming connection; rejects with FtpError('timeout') after `timeoutMs`. */
+  accept(options: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<FtpSocket>;
+  /** Stops listening; connections already accepted stay open. */
+  close(): void;
+}
+
+export interface FtpTransport {
+  /** Shown in messages and summaries ("kernel", "ringstack"). */
+  readonly name: string;
+  connect(options: FtpConnectOptions): Promise<FtpSocket>;
+  listen(options: FtpListenOptions): Promise<FtpListener>;
+  /** Runs a TLS client handshake over `socket` (see startTls in tls.ts, which both transports use). */
+  upgradeToTls(socket: FtpSocket, options: ConnectionOptions & { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<TLSSocket>;
+}
