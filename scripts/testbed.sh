@@ -449,6 +449,10 @@ cmd_up() {
     in_ns "$PEER_NS" ip link set "$TAP_IF" mtu "$MTU"
     in_ns "$PEER_NS" ip addr add "$TAP_NET.1/24" dev "$TAP_IF"
     in_ns "$PEER_NS" ip link set "$TAP_IF" up
+    if [[ -n $TAP_USER && $(stat -c %a /dev/net/tun 2>/dev/null) != 666 ]]; then
+      note "$TAP_USER owns $TAP_IF, but /dev/net/tun is mode $(stat -c %a /dev/net/tun) here: the user cannot open it" \
+        "(Debian's udev default is 0666; see docs/TESTBED.md)"
+    fi
   fi
 
   write_vsftpd_conf "$STATE_DIR/vsftpd.conf" "$FTP_PORT" 40000 40049 no "$STATE_DIR/vsftpd.log"
