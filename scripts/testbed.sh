@@ -85,18 +85,19 @@ cmd_install() {
 }
 
 # Debian's iptables is the nft variant; fall back to the legacy one if this kernel has no nf_tables.
+# check_iptables [NS]: probe in NS, or in a throwaway namespace when none is given.
 IPTABLES=
 check_iptables() {
-  local candidate ns=rsbed-iptprobe-$$
+  local candidate ns=${1:-rsbed-iptprobe-$$}
   [[ -n $IPTABLES ]] && return 0
-  ip netns add "$ns"
+  [[ $# -ge 1 ]] || ip netns add "$ns"
   for candidate in iptables iptables-legacy; do
     if find_tool "$candidate" >/dev/null && ip netns exec "$ns" "$candidate" -t raw -S PREROUTING >/dev/null 2>&1; then
       IPTABLES=$candidate
       break
     fi
   done
-  ip netns del "$ns"
+  [[ $# -ge 1 ]] || ip netns del "$ns"
   [[ -n $IPTABLES ]] || die "neither iptables nor iptables-legacy works in a network namespace on this kernel"
 }
 
@@ -573,7 +574,7 @@ cmd_impair() {
     die "bad --loss '$LOSS': a probability, 0 < P <= 1"
   take_lock
   require_up
-  check_iptables
+  check_iptables "$PEER_NS"
   # --iface takes an interface of NAME-peer, or the link's role: stack, tap or kclient.
   case $LOSS_IFACE in
     stack) LOSS_IFACE=$PEER_IF ;;
@@ -597,7 +598,7 @@ cmd_unimpair() {
   [[ $EUID -eq 0 ]] || die "unimpair needs root"
   take_lock
   require_up
-  check_iptables
+  check_iptables "$PEER_NS"
   remove_impairment "$IPTABLES"
   rm -f "$STATE_DIR/impair"
 }
