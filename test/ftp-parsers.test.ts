@@ -77,6 +77,13 @@ describe('ReplyParser (RFC 959 §4.2)', () => {
     expectFtpError(() => new ReplyParser().push(bytes('620 nope\r\n')), 'protocol', /malformed/);
   });
 
+  it('returns the replies before a bad line, then reports the error', () => {
+    const parser = new ReplyParser();
+    expect(parser.push(bytes('200 ok\r\nnonsense\r\n')).map((r) => r.code)).toEqual([200]);
+    expect(parser.error?.message).toMatch(/malformed control reply line: "nonsense"/);
+    expectFtpError(() => parser.push(bytes('200 again\r\n')), 'protocol', /nonsense/);
+  });
+
   it('bounds line length even when the line never ends', () => {
     const parser = new ReplyParser({ maxLineBytes: 100 });
     parser.push(bytes('220 ' + 'a'.repeat(50)));

@@ -161,6 +161,7 @@ export class ControlConnection {
         this.queue.push(reply);
       }
     }
+    if (this.parser.error !== undefined) this.fail(this.parser.error);
   }
 
   private fail(error: FtpError): void {

@@ -51,6 +51,7 @@ export class ReplyParser {
   private openCode = 0; // code of an unfinished multi-line reply, 0 if none
   private openLines: string[] = [];
   private openBytes = 0;
+  private failure: FtpError | undefined;
 
   constructor(limits: Partial<ReplyLimits> = {}) {
     this.limits = { ...DEFAULT_REPLY_LIMITS, ...limits };
@@ -61,9 +62,29 @@ export class ReplyParser {
     return this.partialBytes > 0 || this.openCode !== 0;
   }
 
-  /** Consumes `chunk` and returns the replies it completed. Throws FtpError('protocol') on a malformed stream. */
+  /** Set once the stream was malformed; every later `push` throws it. */
+  get error(): FtpError | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Consumes `chunk` and returns the replies it completed. Throws FtpError('protocol') on a malformed stream —
+   * unless replies were completed before the bad line in the same chunk: those are returned (nothing is lost)
+   * and the error is kept in `error` and thrown by the next `push`.
+   */
   push(chunk: Uint8Array): FtpReply[] {
+    if (this.failure !== undefined) throw this.failure;
     const replies: FtpReply[] = [];
+    try {
+      this.parse(chunk, replies);
+    } catch (error) {
+      this.failure = error instanceof FtpError ? error : new FtpError('protocol', String(error));
+      if (replies.length === 0) throw this.failure;
+    }
+    return replies;
+  }
+
+  private parse(chunk: Uint8Array, replies: FtpReply[]): void {
     let start = 0;
     while (start < chunk.length) {
       const lf = chunk.indexOf(LF, start);
@@ -95,7 +116,6 @@ export class ReplyParser {
       if (reply !== undefined) replies.push(reply);
       start = lf + 1;
     }
-    return replies;
   }
 
   private acceptLine(line: string, bytes: number): FtpReply | undefined {
