@@ -104,8 +104,8 @@ check_iptables() {
 # ---------------------------------------------------------------------------------------------------------------
 # Arguments and the bed's facts
 # ---------------------------------------------------------------------------------------------------------------
-NAME=rsbed MTU=1500 OFFLOADS=on TAP=0 TAP_USER= FILES=all FTP_PORT=21 FTPS_PORT=2121
-SUBNET=198.18.0.0/24 TAP_SUBNET=198.18.1.0/24 KCLIENT_SUBNET=198.18.2.0/24 LOSS= LOSS_IFACE=
+NAME=rsbed MTU=1500 OFFLOADS=on TAP=0 TAP_USER='' FILES=all FTP_PORT=21 FTPS_PORT=2121
+SUBNET=198.18.0.0/24 TAP_SUBNET=198.18.1.0/24 KCLIENT_SUBNET=198.18.2.0/24 LOSS='' LOSS_IFACE=''
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
 
@@ -367,7 +367,7 @@ stop_vsftpds() {
 # up / down
 # ---------------------------------------------------------------------------------------------------------------
 knobs_signature() {
-  echo "mtu=$MTU offloads=$OFFLOADS tap=$TAP tap_user=$TAP_USER files=$FILES subnet=$SUBNET tap_subnet=$TAP_SUBNET" \
+  echo "layout=2 mtu=$MTU offloads=$OFFLOADS tap=$TAP tap_user=$TAP_USER files=$FILES subnet=$SUBNET tap_subnet=$TAP_SUBNET" \
     "kclient_subnet=$KCLIENT_SUBNET ftp_port=$FTP_PORT ftps_port=$FTPS_PORT"
 }
 
@@ -431,10 +431,9 @@ cmd_up() {
   in_ns "$PEER_NS" ip addr add "$STACK_NET.1/24" dev "$PEER_IF"
   in_ns "$PEER_NS" ip link set "$PEER_IF" up
   in_ns "$STACK_NS" ip link set "$STACK_IF" up
-  if [[ $OFFLOADS == off ]]; then
-    set_offloads "$PEER_NS" "$PEER_IF" off
-    set_offloads "$STACK_NS" "$STACK_IF" off
-  fi
+  # Explicit either way: the kernel's veth default is everything on except GRO.
+  set_offloads "$PEER_NS" "$PEER_IF" "$OFFLOADS"
+  set_offloads "$STACK_NS" "$STACK_IF" "$OFFLOADS"
 
   # The kernel client link.
   ip link add "$KCLIENT_PEER_IF" netns "$PEER_NS" mtu "$MTU" type veth peer name "$KCLIENT_IF" netns "$KCLIENT_NS" mtu "$MTU"

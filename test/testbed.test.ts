@@ -233,6 +233,35 @@ describeWithTestbed('test bed: kernel peer, kernel client and vsftpd in namespac
     expect(sha256(stdout)).toBe(rebuilt.files.find((f) => f.name === '1KiB')?.sha256);
   });
 
+  it('runs a second bed beside the first, with offloads on at both ends by default and a chosen subnet', async () => {
+    const other = testbedName('tbo');
+    try {
+      const second = await testbedUp({ name: other, files: 'none', subnet: '198.19.7.0/24', timeoutMs: 60_000 });
+      expect(second.files).toEqual([]);
+      expect(second.stackLink.peerIp).toBe('198.19.7.1');
+      expect(second.stackLink.stackIp).toBe('198.19.7.2');
+      for (const [ns, dev] of [
+        [second.namespaces.peer, second.stackLink.peerIf],
+        [second.namespaces.stack, second.stackLink.stackIf],
+      ] as const) {
+        const { stdout } = await execInNamespace(ns, ['ethtool', '-k', dev], { timeoutMs: 10_000 });
+        for (const feature of ['tcp-segmentation-offload', 'generic-segmentation-offload', 'generic-receive-offload', 'tx-checksumming', 'rx-checksumming']) {
+          expect(stdout.toString()).toMatch(new RegExp(`^${feature}: on`, 'm'));
+        }
+      }
+      // Both beds serve at once, each in its own namespaces.
+      const { stdout } = await execInNamespace(
+        second.namespaces.kclient,
+        ['curl', '-sS', '--max-time', '10', `ftp://${second.kclientLink.peerIp}/`],
+        { timeoutMs: 15_000 },
+      );
+      expect(stdout.toString()).toMatch(/SHA256SUMS/);
+      expect((await curl([ftpUrl('/1B')])).stdout.length).toBe(1);
+    } finally {
+      await testbedDown(other);
+    }
+  });
+
   it('refuses addresses outside 198.18.0.0/15 and creates nothing', async () => {
     const other = testbedName('tbx');
     for (const subnet of ['10.0.0.0/24', '198.20.0.0/24', '198.18.0.0/16', '198.18.256.0/24']) {
