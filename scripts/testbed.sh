@@ -64,13 +64,12 @@ cmd_install() {
     if [[ ! -e $policy ]]; then
       printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && temporary_policy=1
     fi
-    local status=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || status=$?
+    # Wait for another apt/dpkg instead of failing on its lock.
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300) status=0
+    "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >&2 || status=$?
     if ((status != 0)); then
       # A clean machine may have no package lists yet.
-      DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 &&
-        status=0
+      "${apt[@]}" update >&2 && "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >&2 && status=0
     fi
     ((temporary_policy)) && rm -f "$policy"
     ((status == 0)) || die "apt-get install ${missing[*]} failed"
