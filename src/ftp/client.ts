@@ -406,8 +406,10 @@ export class FtpClient {
     }
   }
 
-  private tlsOptions(): { rejectUnauthorized: boolean; ca?: string | Buffer | Array<string | Buffer>; servername?: string } {
+  private tlsOptions(): { host: string; rejectUnauthorized: boolean; ca?: string | Buffer | Array<string | Buffer>; servername?: string } {
     return {
+      // The name the certificate is checked against (an IP is matched against IP SANs); SNI only for names.
+      host: this.options.host,
       rejectUnauthorized: this.options.insecure !== true,
       ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
       ...(this.servername === undefined ? {} : { servername: this.servername }),

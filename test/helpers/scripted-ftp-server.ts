@@ -5,10 +5,14 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { posix } from 'node:path';
+import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 
 export interface ServerSession {
   readonly id: number;
-  readonly socket: Socket;
+  /** The control socket (a TLSSocket after AUTH TLS or with implicit TLS). */
+  socket: Socket;
+  /** PROT P: data connections are TLS too. */
+  protect: boolean;
   user: string | undefined;
   loggedIn: boolean;
   type: 'A' | 'I';
@@ -52,7 +56,12 @@ export interface ScriptedServerOptions {
   readonly chunkSize?: number;
   /** Pause between data writes, in ms. */
   readonly chunkDelayMs?: number;
+  /** FTPS: AUTH TLS (explicit) or TLS from the first byte (implicit); data TLS must resume the control session. */
+  readonly tls?: { key: Buffer; cert: Buffer; implicit?: boolean; requireSessionReuse?: boolean; maxVersion?: 'TLSv1.2' | 'TLSv1.3' };
 }
+
+/** Thrown by openData when the data connection was refused (the reply is already sent). */
+class DataRefused extends Error {}
 
 const DEFAULT_FEATURES = ['EPSV', 'PASV', 'SIZE', 'MDTM', 'REST STREAM', 'MLST type*;size*;modify*;', 'UTF8'];
 
@@ -63,6 +72,7 @@ export class ScriptedFtpServer {
   readonly options: ScriptedServerOptions;
   handlers: Record<string, CommandHandler>;
   private readonly server: Server;
+  private readonly secureContext: SecureContext | undefined;
   private readonly sessions = new Set<ServerSession>();
   private readonly sockets = new Set<Socket>();
   private nextId = 1;
@@ -73,6 +83,7 @@ export class ScriptedFtpServer {
     this.options = options;
     this.handlers = { ...options.handlers };
     for (const [path, content] of Object.entries(options.files ?? {})) this.files.set(path, content);
+    this.secureContext = options.tls === undefined ? undefined : createSecureContext({ key: options.tls.key, cert: options.tls.cert, maxVersion: options.tls.maxVersion ?? 'TLSv1.3' });
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -115,7 +126,7 @@ export class ScriptedFtpServer {
       return;
     }
     const session: ServerSession = {
-      id: this.nextId++, socket, user: undefined, loggedIn: false, type: 'A', restOffset: 0,
+      id: this.nextId++, socket, protect: false, user: undefined, loggedIn: false, type: 'A', restOffset: 0,
       passive: undefined, passiveSocket: undefined, active: undefined, renameFrom: undefined,
     };
     this.sessions.add(session);
@@ -123,33 +134,63 @@ export class ScriptedFtpServer {
       this.sessions.delete(session);
       session.passive?.close();
     });
+    if (this.options.tls?.implicit) session.socket = this.secure(socket);
     const greeting = this.handlers['GREETING'];
     if (greeting) void greeting(this.context(session, 'GREETING', ''));
-    else socket.write('220 scripted FTP server ready\r\n');
+    else session.socket.write('220 scripted FTP server ready\r\n');
+    this.readCommands(session, session.socket);
+  }
+
+  private secure(socket: Socket): TLSSocket {
+    const secure = new TLSSocket(socket, { isServer: true, secureContext: this.secureContext });
+    this.track(secure);
+    return secure;
+  }
+
+  private readCommands(session: ServerSession, socket: Socket): void {
     let buffered = '';
     let chain = Promise.resolve();
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       buffered += chunk.toString('utf8');
       let index: number;
       while ((index = buffered.indexOf('\r\n')) !== -1) {
         const line = buffered.slice(0, index);
         buffered = buffered.slice(index + 2);
         // One command at a time, like vsftpd: commands sent during a transfer wait until it ends.
-        chain = chain.then(() => this.dispatch(session, line)).catch(() => void socket.destroy());
+        chain = chain
+          .then(async () => {
+            const upgraded = await this.dispatch(session, line);
+            if (upgraded) {
+              // AUTH TLS: the rest of the stream belongs to the TLS socket.
+              socket.off('data', onData);
+              session.socket = this.secure(socket);
+              this.readCommands(session, session.socket);
+            }
+          })
+          .catch((error: unknown) => {
+            if (!(error instanceof DataRefused)) socket.destroy();
+          });
       }
-    });
+    };
+    socket.on('data', onData);
   }
 
-  private async dispatch(session: ServerSession, line: string): Promise<void> {
-    if (session.socket.destroyed) return;
+  /** Runs one command; true if it was an accepted AUTH TLS. */
+  private async dispatch(session: ServerSession, line: string): Promise<boolean> {
+    if (session.socket.destroyed) return false;
     const space = line.indexOf(' ');
     const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
     const arg = space === -1 ? '' : line.slice(space + 1);
     this.log.push(`${session.id}: ${verb}${arg === '' ? '' : ` ${verb === 'PASS' ? '****' : arg}`}`);
     const ctx = this.context(session, verb, arg);
     const handler = this.handlers[verb];
+    if (verb === 'AUTH' && !handler && this.secureContext !== undefined && !(session.socket instanceof TLSSocket)) {
+      ctx.reply('234 Proceed with negotiation.');
+      return true;
+    }
     if (handler) await handler(ctx);
     else await ctx.standard();
+    return false;
   }
 
   private context(session: ServerSession, verb: string, arg: string): CommandContext {
@@ -171,6 +212,23 @@ export class ScriptedFtpServer {
   }
 
   private async openData(session: ServerSession): Promise<Socket> {
+    const socket = await this.openPlainData(session);
+    if (!session.protect) return socket;
+    const secure = this.secure(socket);
+    await Promise.race([once(secure, 'secure'), once(secure, 'close').then(() => { throw new Error('closed'); })]).catch(() => {
+      session.socket.write('522 SSL connection failed.\r\n');
+      throw new DataRefused();
+    });
+    if (this.options.tls?.requireSessionReuse && !secure.isSessionReused()) {
+      secure.destroy();
+      // vsftpd's answer with require_ssl_reuse=YES.
+      session.socket.write('522 SSL connection failed: session reuse required\r\n');
+      throw new DataRefused();
+    }
+    return secure;
+  }
+
+  private async openPlainData(session: ServerSession): Promise<Socket> {
     if (session.passiveSocket !== undefined) {
       const pending = session.passiveSocket;
       session.passiveSocket = undefined;
@@ -259,6 +317,13 @@ export class ScriptedFtpServer {
         ctx.reply('211-Features:');
         for (const feature of this.options.features ?? DEFAULT_FEATURES) ctx.reply(` ${feature}`);
         ctx.reply('211 End');
+        return;
+      case 'PBSZ':
+        ctx.reply('200 PBSZ set to 0.');
+        return;
+      case 'PROT':
+        session.protect = arg.toUpperCase() === 'P';
+        ctx.reply(`200 PROT now ${session.protect ? 'Private' : 'Clear'}.`);
         return;
       case 'OPTS':
         ctx.reply('200 Always in UTF8 mode.');
