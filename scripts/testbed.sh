@@ -308,7 +308,10 @@ EOF
 # Start vsftpd inside the peer namespace and record exactly its PID (ip netns exec execs, so $! is vsftpd).
 start_vsftpd() {
   local tag=$1 conf=$2 port=$3 pid i
-  ip netns exec "$PEER_NS" vsftpd "$conf" </dev/null >"$STATE_DIR/$tag.out" 2>&1 9>&- &
+  # vsftpd writes start-up errors ("500 OOPS: …") to fd 0, the control connection in inetd mode: make fd 0 the
+  # .out file too, so they are kept.
+  : >"$STATE_DIR/$tag.out"
+  ip netns exec "$PEER_NS" vsftpd "$conf" <>"$STATE_DIR/$tag.out" 1>&0 2>&0 9>&- &
   pid=$!
   echo "$pid" >"$STATE_DIR/$tag.pid"
   for ((i = 0; i < 100; i++)); do
@@ -411,6 +414,8 @@ cmd_up() {
   fi
   cmd_install
   bring_down # whatever is left of an earlier or crashed bed with this name
+  # A failed up leaves nothing behind (its error message already carries vsftpd's complaint, if any).
+  trap 'up_failed $?' EXIT
   make_files "$FILES_LIMIT"
   make_certificate
   ensure_ftp_users
@@ -461,7 +466,16 @@ cmd_up() {
 
   write_env
   knobs_signature >"$STATE_DIR/knobs"
+  trap - EXIT
   note "bed $NAME is up (scripts/testbed.sh env --name $NAME)"
+}
+
+up_failed() {
+  local status=$1
+  ((status == 0)) && return 0
+  note "up failed: removing what was made of bed $NAME"
+  bring_down || true
+  exit "$status"
 }
 
 link_mac() { in_ns "$1" cat "/sys/class/net/$2/address"; }
