@@ -32,7 +32,8 @@ export function copyBytes(dst: Uint8Array, dstOffset: number, src: Uint8Array, s
   }
   const dstAddress = dst.byteOffset + dstOffset;
   const srcAddress = src.byteOffset + srcOffset;
-  const dstShared = isShared(dst);
+  // `.buffer` is read only here: on a small on-heap typed array the getter has to materialise the ArrayBuffer.
+  const dstShared = len >= BOUNCE_MIN && ((dstAddress ^ srcAddress) & 7) !== 0 && isShared(dst);
   // The bounce helps only when exactly one side is shared: it turns that side's copy into an aligned one.
   if (len < BOUNCE_MIN || ((dstAddress ^ srcAddress) & 7) === 0 || dstShared === isShared(src)) {
     dst.set(srcOffset === 0 && len === src.length ? src : src.subarray(srcOffset, srcOffset + len), dstOffset);

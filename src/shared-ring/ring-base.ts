@@ -49,8 +49,8 @@ export abstract class RingBase {
   close(): void {
     this.flushPending();
     Atomics.store(this.control, WORD_CLOSED, 1);
-    doorbellTable().ring(Atomics.load(this.control, WORD_CONSUMER_DOORBELL));
-    doorbellTable().ring(Atomics.load(this.control, WORD_PRODUCER_DOORBELL));
+    this.ringConsumer();
+    this.ringProducer();
   }
 
   protected abstract flushPending(): void;
