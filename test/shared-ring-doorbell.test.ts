@@ -110,7 +110,7 @@ describe('DoorbellTable', () => {
       expect(asked.records).toBe(rounds);
       expect(served.records).toBe(rounds);
       // The server waits for every request; that most of those waits ended in a real wake-up proves the
-      // doorbell woke a sleeping thread (a missed wake-up would show as timeouts of 1 s each and fail the run).
+      // doorbell woke a sleeping thread (a missed wake-up would show as a 5 s timeout and fail the run).
       expect(served.sleeps.ok).toBeGreaterThan(0);
       expect(served.sleeps.timedOut + asked.sleeps.timedOut).toBe(0);
     } finally {
