@@ -79,8 +79,11 @@ export interface TransferOptions {
 export interface DownloadOptions extends TransferOptions {
   /** Start at this byte (REST). */
   readonly offset?: number | undefined;
-  /** Stop at this byte (exclusive); the rest of the server's stream is aborted. */
-  readonly end?: number | undefined;
+  /**
+   * Stop at this byte (exclusive); the rest of the server's stream is aborted. A function is asked again for every
+   * chunk, so a running range can be shortened (segmented downloads).
+   */
+  readonly end?: number | (() => number) | undefined;
   /** The file's size if known (SIZE): more bytes is an error, fewer with a 2xx reply is an error. */
   readonly size?: number | undefined;
   readonly type?: 'I' | 'A' | undefined;
@@ -325,16 +328,25 @@ export class FtpClient {
   ): Promise<TransferResult> {
     return this.exclusive(async () => {
       const offset = options.offset ?? 0;
-      const { size, end } = options;
-      if (end !== undefined && (end <= offset || (size !== undefined && end > size))) {
-        throw new FtpError('usage', `invalid byte range ${offset}-${end} for size ${size ?? 'unknown'}`);
+      const { size } = options;
+      const endOption = options.end;
+      const endNow = (): number | undefined => (typeof endOption === 'function' ? endOption() : endOption);
+      const firstEnd = endNow();
+      if (firstEnd !== undefined && (firstEnd <= offset || (size !== undefined && firstEnd > size))) {
+        throw new FtpError('usage', `invalid byte range ${offset}-${firstEnd} for size ${size ?? 'unknown'}`);
       }
-      const stopAt = end !== undefined && end !== size ? end : undefined;
-      const limit = stopAt ?? size;
+      // Up to the end of the file, extra bytes are the server's error; before it, they are simply not wanted.
+      const toEndOfFile = (): boolean => {
+        const end = endNow();
+        return end === undefined || end === size;
+      };
       const { outcome, reply } = await this.transfer('RETR', path, options.type ?? 'I', offset, options.signal, (socket, signal) =>
         receiveData(socket, sink, {
-          limit: limit === undefined ? undefined : limit - offset,
-          overflowIsError: stopAt === undefined,
+          limit: () => {
+            const end = endNow() ?? size;
+            return end === undefined ? undefined : end - offset;
+          },
+          overflowIsError: toEndOfFile,
           idleMs: this.timeouts.dataIdleMs,
           signal,
           onBytes: options.onProgress,
@@ -346,7 +358,7 @@ export class FtpClient {
           `server ended ${path} at byte ${offset + outcome.bytes} (${reply === undefined ? 'no reply' : describeReply(reply)}) but SIZE said ${size}`,
         );
       }
-      if (outcome.stoppedEarly && stopAt === undefined) {
+      if (outcome.stoppedEarly && toEndOfFile()) {
         throw new FtpError('protocol', 'internal: transfer stopped early without a range end');
       }
       return { bytes: outcome.bytes, reply };

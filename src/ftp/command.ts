@@ -6,7 +6,8 @@ import { FtpError } from './errors.js';
 /** Verbs whose argument is a secret and must never appear in logs or error messages. */
 const SECRET_VERBS = new Set(['PASS', 'ACCT']);
 
-const VERB = /^[A-Z]{3,4}$/;
+// RFC 959 verbs are 3–4 letters; extensions such as XSHA256 carry digits.
+const VERB = /^[A-Z][A-Z0-9]{2,7}$/;
 
 /** Throws FtpError('usage') if `arg` cannot be sent on a control connection. */
 export function checkArgument(arg: string, what = 'FTP command argument'): void {

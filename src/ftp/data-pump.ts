@@ -6,10 +6,13 @@ import { FtpError, abortError } from './errors.js';
 import { waitFor } from './wait.js';
 
 export interface ReceiveOptions {
-  /** Stop after this many bytes. */
-  readonly limit?: number | undefined;
+  /**
+   * Stop after this many bytes. A function is asked again for every chunk: a segmented download shrinks a
+   * running range when it hands half of it to another connection.
+   */
+  readonly limit?: number | (() => number | undefined) | undefined;
   /** true: bytes past `limit` are a protocol error (the file is larger than SIZE said); false: stop and return. */
-  readonly overflowIsError: boolean;
+  readonly overflowIsError: boolean | (() => boolean);
   readonly idleMs: number;
   readonly signal?: AbortSignal | undefined;
   readonly onBytes?: ((bytes: number) => void) | undefined;
@@ -27,7 +30,10 @@ export async function receiveData(
   consume: (chunk: Buffer) => Promise<void> | void,
   options: ReceiveOptions,
 ): Promise<ReceiveResult> {
-  const { limit, idleMs, signal } = options;
+  const { idleMs, signal } = options;
+  const limitNow = (): number | undefined => (typeof options.limit === 'function' ? options.limit() : options.limit);
+  const hardLimit = (): boolean =>
+    typeof options.overflowIsError === 'function' ? options.overflowIsError() : options.overflowIsError;
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
@@ -50,8 +56,9 @@ export async function receiveData(
     for await (const data of socket) {
       disarm();
       let chunk = data as Buffer;
+      const limit = limitNow();
       if (limit !== undefined && bytes + chunk.length > limit) {
-        if (options.overflowIsError) {
+        if (hardLimit()) {
           throw new FtpError('protocol', `server sent more than the ${limit} bytes expected (SIZE said less)`);
         }
         chunk = chunk.subarray(0, limit - bytes);
@@ -63,7 +70,7 @@ export async function receiveData(
       await consume(chunk);
       bytes += chunk.length;
       options.onBytes?.(chunk.length);
-      if (limit !== undefined && bytes === limit && !options.overflowIsError) return { bytes, stoppedEarly: true };
+      if (limit !== undefined && bytes === limit && !hardLimit()) return { bytes, stoppedEarly: true };
       arm();
     }
     return { bytes, stoppedEarly: false };
