@@ -151,7 +151,7 @@ describe('segmentedDownload', () => {
       expect(partial.subarray(position, range.start).equals(FILE.subarray(position, range.start))).toBe(true);
       position = range.end;
     }
-    server!.options = { ...server!.options, chunkDelayMs: 0 } as ScriptedServerOptions;
+    server!.options = { ...server!.options, chunkDelayMs: 0 };
     const { result, log } = await run({});
     expect(log.some((line) => line.startsWith('resuming:'))).toBe(true);
     expect(result.resumedBytes).toBe(FILE.length - missing);

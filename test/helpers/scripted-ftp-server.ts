@@ -69,7 +69,8 @@ export class ScriptedFtpServer {
   readonly files = new Map<string, Buffer>();
   /** Every command received, as "session#: VERB arg". */
   readonly log: string[] = [];
-  readonly options: ScriptedServerOptions;
+  /** Replaceable while running (tests change the pacing between runs). */
+  options: ScriptedServerOptions;
   handlers: Record<string, CommandHandler>;
   private readonly server: Server;
   private readonly secureContext: SecureContext | undefined;
