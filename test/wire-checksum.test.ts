@@ -86,6 +86,30 @@ describe('copyWithChecksum', () => {
     }
   });
 
+  it('copies more than one chunk of words (4 MiB) from a misaligned and an aligned source', () => {
+    const random = seededRandom(99);
+    const src = randomBytes(random, 5 * 1024 * 1024 + 16);
+    for (const srcOff of [0, 3]) {
+      const dst = new Uint8Array(src.length);
+      const len = src.length - 8;
+      const sum = copyWithChecksum(src, srcOff, dst, 4, len, 0);
+      expect(Buffer.from(dst.subarray(4, 4 + len)).equals(src.subarray(srcOff, srcOff + len))).toBe(true);
+      expect(checksumFold(sum)).toBe(referenceChecksum(src, srcOff, len));
+    }
+  });
+
+  it('tells apart views that share a buffer but start at different byte offsets', () => {
+    const backing = new SharedArrayBuffer(512);
+    const whole = new Uint8Array(backing);
+    for (let i = 0; i < whole.length; i++) whole[i] = (i * 37) & 0xff;
+    for (const start of [0, 1, 2, 3, 4, 5, 6, 7]) {
+      const view = new Uint8Array(backing, start, 256);
+      const again = new Uint8Array(backing, start, 256);
+      expect(checksumFold(checksumAdd(view, 1, 200, 0))).toBe(referenceChecksum(whole, start + 1, 200));
+      expect(checksumFold(checksumAdd(again, 2, 200, 0))).toBe(referenceChecksum(whole, start + 2, 200));
+    }
+  });
+
   it('copies between three different buffers without mixing up cached views', () => {
     const a = new Uint8Array(256).map((_, i) => i);
     const b = new Uint8Array(new SharedArrayBuffer(256));
