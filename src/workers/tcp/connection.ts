@@ -1,0 +1,161 @@
+// The transmission control block (RFC 9293 §3.3.1): one connection's state. Mechanisms live in their own files
+// and operate on it; this file only holds the variables, grouped as the RFC names them.
+import type { ByteRing } from '../../shared-ring/index.js';
+import type { CongestionControl } from './congestion.js';
+import type { TcpListener } from './accept.js';
+import { ReceiveRanges } from './receive-ranges.js';
+import { RttEstimator } from './rtt.js';
+import { SackScoreboard } from './sack-scoreboard.js';
+import { TcpState } from './types.js';
+
+export class TcpConnection {
+  state: TcpState = TcpState.Closed;
+  /** Set by the protocol stage (socket id, ring handles...). */
+  userData: unknown = null;
+  /** Listener that created this connection by a passive open, until the application accepts it. */
+  listener: TcpListener | null = null;
+  accepted = false;
+
+  sendBuffer: ByteRing | null = null;
+  receiveBuffer: ByteRing | null = null;
+
+  // ---- send sequence variables (RFC 9293 §3.3.1) ----
+  iss = 0;
+  sndUna = 0;
+  /** Next sequence number to send; moves back to SND.UNA after a retransmission timeout (go-back-N). */
+  sndNxt = 0;
+  /** Highest sequence number sent + 1 (RFC 6675's HighData). */
+  sndMax = 0;
+  /** The peer's window in bytes, scale applied. */
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  /** Largest window the peer has offered (RFC 9293 §3.8.6.2.1 SWS, RFC 5961 §5.2 MAX.SND.WND). */
+  maxSndWnd = 0;
+  /** Sequence number of the first byte at the send ring's head. */
+  sndBufSeq = 0;
+  /** The application closed its sending side: FIN goes after the queued bytes. */
+  finRequested = false;
+  /** Sequence number of our FIN once its place is fixed (-1 before). */
+  finSeq = -1;
+  /** Effective send MSS: payload bytes per segment, options excluded (RFC 9293 §3.7.1, RFC 6691). */
+  smss = 536;
+  /** The MSS we advertised (what the peer may send us). */
+  rcvMss = 536;
+  peerMss = 536;
+  /** MTU of the path (our MSS option and the clamp of the peer's). */
+  mtu = 1500;
+  noDelay = false;
+
+  // ---- receive sequence variables ----
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window last advertised (RFC 9293 §3.8.6.2.2: never moved left). */
+  rcvAdvRight = 0;
+  /** Auto-tuned clamp on the window offered (below the receive buffer's capacity). */
+  rcvWindowClamp = 0;
+  readonly outOfOrder = new ReceiveRanges();
+  /** Sequence number of a FIN received ahead of missing data (-1 if none). */
+  pendingFinSeq = -1;
+  finReceived = false;
+  /** The application will not read any more (close() rather than shutdown()): new data is answered with RST. */
+  appClosed = false;
+
+  // ---- options (RFC 7323, RFC 2018) ----
+  sndWscale = 0;
+  rcvWscale = 0;
+  wscaleEnabled = false;
+  tsEnabled = false;
+  /** TS.Recent and when it was recorded (RFC 7323 §4.3, §5.5). */
+  tsRecent = 0;
+  tsRecentAt = 0;
+  /** Per-connection offset of our TSval clock (RFC 7323 §5.4). */
+  tsOffset = 0;
+  lastAckSent = 0;
+  sackEnabled = false;
+
+  // ---- retransmission and congestion (RFC 6298, 5681, 6582, 6675) ----
+  rtt: RttEstimator;
+  cc: CongestionControl;
+  readonly scoreboard = new SackScoreboard();
+  dupAcks = 0;
+  inRecovery = false;
+  /** RecoveryPoint (RFC 6675) / recover (RFC 6582). */
+  recoveryPoint = 0;
+  /** HighRxt + 1: end of the highest retransmitted range in this recovery (RFC 6675). */
+  highRxt = 0;
+  /** Karn timing of one segment when timestamps are off: its end sequence and send time (-1 = none). */
+  rttSeq = -1;
+  rttSentAt = 0;
+  /** Consecutive retransmission timeouts (RFC 9293 §3.8.3 R1/R2 counting). */
+  timeoutCount = 0;
+  lastSendAt = 0;
+  lastReceiveAt = 0;
+
+  // ---- timers: absolute times in ms, -1 = not armed ----
+  rtoAt = -1;
+  persistAt = -1;
+  persistBackoff = 0;
+  delayedAckAt = -1;
+  keepaliveAt = -1;
+  timeWaitAt = -1;
+  /** When this connection entered TIME-WAIT. */
+  timeWaitSince = 0;
+  /** The due time of this connection's live entry in the engine's timer heap (Infinity = none). */
+  scheduledAt = Infinity;
+
+  keepaliveEnabled = false;
+  keepaliveIdleMs = 0;
+  keepaliveIntervalMs = 0;
+  keepaliveProbesMax = 0;
+  keepaliveProbesSent = 0;
+
+  // ---- ACK policy (RFC 9293 §3.8.6.3, RFC 5681 §4.2) ----
+  /** An ACK must go out at the next opportunity. */
+  ackNow = false;
+  /** Full-sized segments received since the last ACK. */
+  unackedSegments = 0;
+  /** The output refused a segment: retry on flush. */
+  outputBlocked = false;
+
+  // ---- auto-tuning (Linux's DRS shape): bytes delivered since `tuneStart` ----
+  tuneBytes = 0;
+  tuneStart = 0;
+
+  // ---- counters for TcpInfo ----
+  retransmits = 0;
+  timeouts = 0;
+  fastRecoveries = 0;
+  segmentsOut = 0;
+  segmentsIn = 0;
+  bytesAcked = 0;
+  bytesReceived = 0;
+
+  /** Set when the application has been told the connection is over. */
+  closedReported = false;
+  /** Removed from the engine's tables. */
+  released = false;
+
+  constructor(
+    readonly id: number,
+    readonly localAddr: number,
+    readonly localPort: number,
+    readonly remoteAddr: number,
+    readonly remotePort: number,
+    rtt: RttEstimator,
+    cc: CongestionControl,
+  ) {
+    this.rtt = rtt;
+    this.cc = cc;
+  }
+
+  /** Bytes the application has written that are still in the send ring (sent or not). */
+  get queuedBytes(): number {
+    return this.sendBuffer === null ? 0 : this.sendBuffer.readableBytes();
+  }
+
+  /** Sequence number just after the last byte the application has queued. */
+  get sendDataEnd(): number {
+    return (this.sndBufSeq + this.queuedBytes) >>> 0;
+  }
+}

@@ -1,0 +1,157 @@
+// The receive half: placing segment text in the receive ring (in order or ahead of the tail — the out-of-order
+// queue is bounded by the ring, hence by the window), the window we offer with receiver-side silly-window
+// avoidance (RFC 9293 §3.8.6.2.2) and RFC 7323 §2.3 scaling, delayed ACKs (RFC 9293 §3.8.6.3, RFC 5681 §4.2),
+// FIN arrival, and receive-buffer auto-tuning.
+import type { TcpConnection } from './connection.js';
+import type { TcpEngine } from './engine.js';
+import { seqAdd, seqDiff, seqMax } from './seq.js';
+import { TcpState } from './types.js';
+import { enterTimeWait } from './time-wait.js';
+import { abortConnection } from './close.js';
+
+/** Capacity of the ring this connection receives into (or will, for an embryonic passive open). */
+export function receiveCapacity(conn: TcpConnection): number {
+  if (conn.receiveBuffer !== null) return conn.receiveBuffer.capacity;
+  if (conn.listener !== null) return conn.listener.buffers.receiveCapacity;
+  return 65_535;
+}
+
+/** Bytes we could take from RCV.NXT on: free ring space, within the auto-tuning clamp. */
+export function receiveSpace(conn: TcpConnection): number {
+  const free = conn.receiveBuffer !== null ? conn.receiveBuffer.writableBytes() : receiveCapacity(conn);
+  return Math.min(free, conn.rcvWindowClamp);
+}
+
+/** The window of a SYN or SYN-ACK: unscaled, at most 65535 (RFC 7323 §2.2). */
+export function synWindow(_engine: TcpEngine, conn: TcpConnection): number {
+  return Math.min(receiveSpace(conn), 65_535);
+}
+
+/** The 16-bit window field to send now. */
+export function advertisedWindowField(conn: TcpConnection): number {
+  let window = receiveSpace(conn);
+  const offered = Math.max(seqDiff(conn.rcvAdvRight, conn.rcvNxt), 0);
+  if (window <= offered) {
+    // Never move the right edge left (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4).
+    window = offered;
+  } else {
+    // Receiver SWS avoidance: open the window only by at least min(buffer / 2, MSS).
+    const step = Math.min(receiveCapacity(conn) / 2, conn.rcvMss);
+    if (window - offered < step) window = offered;
+  }
+  const field = Math.floor(window / 2 ** conn.rcvWscale);
+  return Math.min(field, 65_535);
+}
+
+/** Records the right edge a sent window field promised. */
+export function commitAdvertisedWindow(conn: TcpConnection, field: number): void {
+  conn.rcvAdvRight = seqMax(conn.rcvAdvRight, seqAdd(conn.rcvNxt, field * 2 ** conn.rcvWscale));
+}
+
+/** The window the peer may fill: from RCV.NXT to the right edge we advertised (RCV.WND). */
+export function receiveWindow(conn: TcpConnection): number {
+  return Math.max(seqDiff(conn.rcvAdvRight, conn.rcvNxt), 0);
+}
+
+/**
+ * Segment text already trimmed to the window (RFC 9293 §3.10.7.4, "seventh, process the segment text"): place it
+ * and decide how soon to acknowledge.
+ */
+export function receiveText(
+  engine: TcpEngine,
+  conn: TcpConnection,
+  now: number,
+  seq: number,
+  payload: Uint8Array,
+  payloadOffset: number,
+  length: number,
+): void {
+  const ring = conn.receiveBuffer;
+  if (ring === null) return;
+  if (conn.appClosed) {
+    // Data for an application that closed without reading: RFC 9293 §3.10.4 / RFC 2525 §2.17 say reset.
+    abortConnection(engine, conn, now, 'ECONNRESET', true, false);
+    return;
+  }
+  const ahead = seqDiff(seq, conn.rcvNxt);
+  if (!ring.writeAt(ahead, payload, payloadOffset, length)) {
+    // Beyond the free space (only if the peer overran our window): drop, and say where we are.
+    engine.stats.droppedBeyondBuffer++;
+    conn.ackNow = true;
+    return;
+  }
+  if (ahead !== 0) {
+    // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK carrying SACK blocks).
+    conn.outOfOrder.add(seq, seqAdd(seq, length));
+    conn.ackNow = true;
+    return;
+  }
+  const filledGap = conn.outOfOrder.count > 0;
+  const next = conn.outOfOrder.takeContiguous(seqAdd(seq, length));
+  const delivered = seqDiff(next, conn.rcvNxt);
+  ring.advanceTail(delivered);
+  conn.rcvNxt = next;
+  conn.bytesReceived += delivered;
+  autoTune(conn, now, delivered);
+  engine.events.onReadable(conn);
+  if (filledGap || seqDiff(conn.rcvNxt, conn.lastAckSent) >= 2 * conn.rcvMss) {
+    // RFC 5681 §4.2: ACK when a gap is filled, and at least every second full-sized segment.
+    conn.ackNow = true;
+  } else if (conn.delayedAckAt < 0) {
+    conn.delayedAckAt = now + engine.config.delayedAckMs;
+    engine.schedule(conn);
+  }
+  if (conn.pendingFinSeq >= 0 && conn.pendingFinSeq === conn.rcvNxt) receiveFin(engine, conn, now);
+}
+
+/**
+ * Receive auto-tuning: each RTT, let the window offer at least twice what the application consumed in the last
+ * one (the sender needs a window of one bandwidth-delay product; twice absorbs growth), up to the ring's size.
+ */
+function autoTune(conn: TcpConnection, now: number, delivered: number): void {
+  conn.tuneBytes += delivered;
+  const rtt = conn.rtt.samples > 0 ? Math.max(conn.rtt.srtt, 1) : 0;
+  if (rtt === 0 || now - conn.tuneStart < rtt) return;
+  const capacity = receiveCapacity(conn);
+  const wanted = Math.min(2 * conn.tuneBytes, capacity);
+  if (wanted > conn.rcvWindowClamp) conn.rcvWindowClamp = wanted;
+  conn.tuneBytes = 0;
+  conn.tuneStart = now;
+}
+
+/** "Eighth, check the FIN bit" (RFC 9293 §3.10.7.4) once RCV.NXT has reached it. */
+export function receiveFin(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  if (conn.finReceived) return;
+  conn.finReceived = true;
+  conn.pendingFinSeq = -1;
+  conn.rcvNxt = seqAdd(conn.rcvNxt, 1);
+  conn.ackNow = true;
+  engine.events.onRemoteEof(conn);
+  switch (conn.state) {
+    case TcpState.SynReceived:
+    case TcpState.Established:
+      conn.state = TcpState.CloseWait;
+      break;
+    case TcpState.FinWait1:
+      // Our FIN not yet acknowledged: simultaneous close.
+      conn.state = TcpState.Closing;
+      break;
+    case TcpState.FinWait2:
+      enterTimeWait(engine, conn, now);
+      break;
+    default:
+      break;
+  }
+}
+
+/** The application read from the receive ring: send a window update if the window opened enough. */
+export function onReceiveBufferRead(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  if (conn.state !== TcpState.Established && conn.state !== TcpState.FinWait1 && conn.state !== TcpState.FinWait2) return;
+  if (conn.finReceived) return;
+  const offered = receiveWindow(conn);
+  const field = advertisedWindowField(conn);
+  if (field * 2 ** conn.rcvWscale > offered) {
+    conn.ackNow = true;
+    engine.flushConnection(conn, now);
+  }
+}

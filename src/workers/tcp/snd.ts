@@ -1,0 +1,258 @@
+// The send half: processing acknowledgments (RFC 9293 §3.10.7.4 "fifth, check the ACK field"), RTT samples
+// (RFC 6298 §3 Karn, RFC 7323 §4 timestamps), and the transmitter — Nagle (RFC 9293 §3.7.4, off with TCP_NODELAY),
+// sender silly-window avoidance (§3.8.6.2.1), the congestion window, the persist timer and zero-window probes
+// (§3.8.6.1, RFC 1122 §4.2.2.17), and the retransmission timeout (RFC 6298 §5).
+import { TCP_ACK, TCP_FIN, TCP_PSH, type TcpRepr } from '../../wire/index.js';
+import type { TcpConnection } from './connection.js';
+import type { TcpEngine } from './engine.js';
+import { prepareSegment, sackOptionBytes, sendAck, transmit, tsNow } from './output.js';
+import { renoOnDuplicateAck, renoOnNewAck } from './reno-recovery.js';
+import { sackOnAck, sackRecoveryTransmit } from './sack-recovery.js';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMin } from './seq.js';
+import { TcpState } from './types.js';
+import { abortConnection } from './close.js';
+
+/** Bytes in flight as RFC 5681 counts them (SACKed bytes excluded when SACK is on). */
+export function flightSize(conn: TcpConnection): number {
+  return conn.sackEnabled
+    ? conn.scoreboard.unsackedBytes(conn.sndUna, conn.sndNxt)
+    : Math.max(seqDiff(conn.sndNxt, conn.sndUna), 0);
+}
+
+/** Payload room of one segment now. */
+export function segmentRoom(conn: TcpConnection): number {
+  return conn.smss - sackOptionBytes(conn);
+}
+
+/**
+ * Sends `len` bytes from `seq` (and the FIN if it follows them). Returns false if the output refused it.
+ * Sequence bookkeeping: SND.NXT and HighData move only forward past what was sent.
+ */
+export function sendRange(engine: TcpEngine, conn: TcpConnection, now: number, seq: number, len: number, fin: boolean): boolean {
+  const end = seqAdd(seq, len + (fin ? 1 : 0));
+  let flags = TCP_ACK;
+  if (fin) flags |= TCP_FIN;
+  if (len > 0 && seqAdd(seq, len) === conn.sendDataEnd) flags |= TCP_PSH;
+  const seg = prepareSegment(engine, conn, now, flags, seq);
+  if (len > 0) {
+    seg.payloadRing = conn.sendBuffer;
+    seg.payloadFromHead = seqDiff(seq, conn.sndBufSeq);
+    seg.payloadLength = len;
+  }
+  if (!transmit(engine, conn, now, seg)) return false;
+  if (seqLt(seq, conn.sndMax)) {
+    conn.retransmits++;
+    engine.stats.retransmittedSegments++;
+    // Karn (RFC 6298 §3): no sample from a segment that was retransmitted.
+    conn.rttSeq = -1;
+  } else if (conn.rttSeq < 0 && !conn.tsEnabled) {
+    conn.rttSeq = end;
+    conn.rttSentAt = now;
+  }
+  if (seqGt(end, conn.sndMax)) conn.sndMax = end;
+  if (conn.rtoAt < 0) {
+    // RFC 6298 §5.1: arm the timer when a segment with data leaves and it is not running.
+    conn.rtoAt = now + conn.rtt.rto;
+    engine.schedule(conn);
+  }
+  return true;
+}
+
+function canSendData(state: number): boolean {
+  return state === TcpState.Established || state === TcpState.CloseWait || state === TcpState.FinWait1
+    || state === TcpState.Closing || state === TcpState.LastAck;
+}
+
+/**
+ * Sends what the windows and the rules allow from SND.NXT (or, in SACK recovery, what NextSeg() picks), then any
+ * ACK still owed. `force` overrides silly-window avoidance (the persist timer's override, RFC 9293 §3.8.6.2.1).
+ */
+export function transmitPending(engine: TcpEngine, conn: TcpConnection, now: number, force = false): void {
+  if (conn.sendBuffer !== null && canSendData(conn.state)) {
+    if (conn.sndMax === conn.sndUna && now - conn.lastSendAt > conn.rtt.rto && conn.segmentsOut > 0) {
+      conn.cc.onIdleRestart(); // RFC 5681 §4.1
+    }
+    if (conn.sndWnd === 0 && seqDiff(conn.sndMax, conn.sndUna) <= 1 && hasUnsent(conn)) {
+      // Zero window with at most a probe byte out: persist mode (§3.8.6.1). Pull SND.NXT back like BSD does.
+      conn.sndNxt = conn.sndUna;
+      conn.rtoAt = -1;
+    } else if (conn.inRecovery && conn.sackEnabled) {
+      sackRecoveryTransmit(engine, conn, now);
+    } else {
+      while (transmitOne(engine, conn, now, force)) force = false;
+    }
+    updatePersist(engine, conn, now);
+  }
+  if (conn.ackNow && !conn.outputBlocked) sendAck(engine, conn, now);
+}
+
+function hasUnsent(conn: TcpConnection): boolean {
+  if (seqLt(conn.sndNxt, conn.sendDataEnd)) return true;
+  return conn.finSeq >= 0 && seqLe(conn.sndNxt, conn.finSeq);
+}
+
+/** One segment from SND.NXT; false when nothing (more) may be sent now. */
+function transmitOne(engine: TcpEngine, conn: TcpConnection, now: number, force: boolean): boolean {
+  let seq = conn.sndNxt;
+  const retransmitting = seqLt(seq, conn.sndMax);
+  let limit = conn.sendDataEnd;
+  if (retransmitting && conn.sackEnabled) {
+    // Go-back-N after a timeout skips what the receiver holds (RFC 6675 §5.1).
+    seq = conn.scoreboard.skipSacked(seq);
+    conn.sndNxt = seq;
+    limit = seqMin(limit, conn.scoreboard.nextSackedStart(seq, limit));
+  }
+  const available = Math.max(seqDiff(limit, seq), 0);
+  const cwndRoom = conn.cc.cwnd - flightSize(conn);
+  const windowRoom = seqDiff(seqAdd(conn.sndUna, conn.sndWnd), seq);
+  const room = segmentRoom(conn);
+  let len = Math.max(Math.min(room, available, cwndRoom, windowRoom), 0);
+  const finNext = conn.finSeq >= 0 && seqAdd(seq, len) === conn.finSeq;
+  if (len === 0 && !(finNext && available === 0 && cwndRoom > 0)) return false;
+  if (len > 0 && len < room && !retransmitting && !force) {
+    const allQueued = seqAdd(seq, len) === conn.sendDataEnd;
+    const nagleAllows = conn.noDelay || conn.sndMax === conn.sndUna || conn.finRequested;
+    const halfWindow = len >= conn.maxSndWnd / 2 && windowRoom < available;
+    if (!((allQueued && nagleAllows) || halfWindow)) return false;
+  }
+  if (len < 0) len = 0;
+  if (!sendRange(engine, conn, now, seq, len, finNext)) return false;
+  conn.sndNxt = seqAdd(seq, len + (finNext ? 1 : 0));
+  return true;
+}
+
+/** Arm the persist timer when data waits, nothing is in flight and nothing could be sent; disarm otherwise. */
+function updatePersist(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  const idle = conn.sndMax === conn.sndUna || (conn.sndWnd === 0 && seqDiff(conn.sndMax, conn.sndUna) <= 1);
+  if (idle && hasUnsent(conn)) {
+    if (conn.persistAt < 0) {
+      const base = Math.max(conn.rtt.rto, engine.config.minRtoMs);
+      conn.persistAt = now + Math.min(base * 2 ** conn.persistBackoff, engine.config.maxPersistMs);
+      engine.schedule(conn);
+    }
+  } else {
+    conn.persistAt = -1;
+    conn.persistBackoff = 0;
+  }
+}
+
+/** The persist timer fired: probe a zero window with one byte, or override SWS avoidance. */
+export function onPersistTimeout(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  conn.persistAt = -1;
+  if (conn.sendBuffer === null || !canSendData(conn.state) || !hasUnsent(conn)) return;
+  conn.persistBackoff++;
+  if (conn.sndWnd === 0) {
+    engine.stats.windowProbes++;
+    const seq = conn.sndUna;
+    if (seqLt(seq, conn.sendDataEnd)) {
+      // One byte of new data beyond the window (RFC 9293 §3.8.6.1); the receiver acks it or re-states window 0.
+      if (sendRange(engine, conn, now, seq, 1, false)) conn.sndNxt = seqAdd(seq, 1);
+      conn.rtoAt = -1; // the persist timer, not the RTO, governs probes
+    } else {
+      sendRange(engine, conn, now, seq, 0, true);
+      conn.sndNxt = seqAdd(seq, 1);
+    }
+    const base = Math.max(conn.rtt.rto, engine.config.minRtoMs);
+    conn.persistAt = now + Math.min(base * 2 ** conn.persistBackoff, engine.config.maxPersistMs);
+    engine.schedule(conn);
+    return;
+  }
+  transmitPending(engine, conn, now, true);
+}
+
+/** RFC 6298 §5.4–5.7 and RFC 5681 §3.1: the retransmission timer fired in a synchronized state. */
+export function onRetransmitTimeout(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  conn.rtoAt = -1;
+  if (conn.sndMax === conn.sndUna) return;
+  conn.timeoutCount++;
+  conn.timeouts++;
+  if (conn.timeoutCount > engine.config.maxRetries) {
+    abortConnection(engine, conn, now, 'ETIMEDOUT', false, true);
+    return;
+  }
+  conn.cc.onRetransmitTimeout(now, flightSize(conn));
+  // RFC 6675 §5.1: a timeout ends SACK recovery; no new recovery until HighData at this moment is acked.
+  conn.inRecovery = false;
+  conn.recoveryPoint = conn.sndMax;
+  conn.dupAcks = 0;
+  // A peer may renege on SACKed data (RFC 2018 §8): after a second timeout without progress, forget the SACKs.
+  if (conn.timeoutCount >= 2) conn.scoreboard.clear();
+  conn.sndNxt = conn.sndUna;
+  conn.rttSeq = -1;
+  conn.rtt.onTimeout();
+  transmitPending(engine, conn, now, true);
+  if (conn.rtoAt < 0 && conn.sndMax !== conn.sndUna && conn.sndWnd > 0) {
+    conn.rtoAt = now + conn.rtt.rto;
+    engine.schedule(conn);
+  }
+}
+
+/**
+ * An acceptable ACK in a synchronized state (RFC 9293 §3.10.7.4 fifth). `segLen` is the segment's text length.
+ * Returns true if it acknowledged our FIN.
+ */
+export function processAck(engine: TcpEngine, conn: TcpConnection, now: number, tcp: TcpRepr, segLen: number): boolean {
+  const ack = tcp.ack;
+  const advanced = seqDiff(ack, conn.sndUna);
+  const window = tcp.window * 2 ** conn.sndWscale;
+  const flightBefore = flightSize(conn);
+  const windowChanged = window !== conn.sndWnd;
+  // Window update rule (RFC 9293 §3.10.7.4): only from a newer segment, or the same one acking more.
+  if (seqLt(conn.sndWl1, tcp.seq) || (conn.sndWl1 === tcp.seq && seqLe(conn.sndWl2, ack))) {
+    conn.sndWnd = window;
+    conn.sndWl1 = tcp.seq;
+    conn.sndWl2 = ack;
+    if (window > conn.maxSndWnd) conn.maxSndWnd = window;
+  }
+  let newlySacked = 0;
+  if (conn.sackEnabled && tcp.sackBlockCount > 0) {
+    newlySacked = conn.scoreboard.update(advanced > 0 ? ack : conn.sndUna, conn.sndMax, tcp.sackBlocks, tcp.sackBlockCount);
+  }
+  let finAcked = false;
+  if (advanced > 0) {
+    let dataAcked = advanced;
+    if (conn.finSeq >= 0 && seqGt(ack, conn.finSeq)) {
+      finAcked = true;
+      dataAcked--;
+    }
+    dataAcked = Math.min(dataAcked, seqDiff(conn.sendDataEnd, conn.sndUna));
+    if (dataAcked > 0 && conn.sendBuffer !== null) {
+      conn.sendBuffer.advanceHead(dataAcked);
+      conn.sndBufSeq = seqAdd(conn.sndBufSeq, dataAcked);
+      conn.bytesAcked += dataAcked;
+    }
+    conn.sndUna = ack;
+    if (seqLt(conn.sndNxt, ack)) conn.sndNxt = ack;
+    if (seqLt(conn.highRxt, ack)) conn.highRxt = ack;
+    conn.scoreboard.advance(ack);
+    takeRttSample(conn, now, tcp, ack);
+    conn.timeoutCount = 0;
+    conn.persistBackoff = 0;
+    // RFC 6298 §5.2–5.3: stop when all is acknowledged, else restart.
+    conn.rtoAt = conn.sndMax === conn.sndUna ? -1 : now + conn.rtt.rto;
+    engine.schedule(conn);
+    if (conn.sackEnabled) sackOnAck(engine, conn, now, advanced, newlySacked, false, flightBefore);
+    else renoOnNewAck(engine, conn, now, advanced, flightBefore);
+    if (dataAcked > 0) engine.events.onWritable(conn);
+  } else if (advanced === 0 && conn.sndMax !== conn.sndUna) {
+    // RFC 5681 §2 duplicate ACK (RFC 6675 §2: or one that SACKs new data).
+    const duplicate = segLen === 0 && !(tcp.flags & 0x03) && !windowChanged;
+    if (conn.sackEnabled) {
+      if (duplicate || newlySacked > 0) sackOnAck(engine, conn, now, 0, newlySacked, true, flightBefore);
+    } else if (duplicate) {
+      renoOnDuplicateAck(engine, conn, now, flightBefore);
+    }
+  }
+  return finAcked;
+}
+
+function takeRttSample(conn: TcpConnection, now: number, tcp: TcpRepr, ack: number): void {
+  if (conn.tsEnabled && tcp.tsPresent && tcp.tsEcr !== 0) {
+    // RFC 7323 §4.1: any ACK advancing SND.UNA gives a sample from the echoed timestamp.
+    const sample = (tsNow(conn, now) - tcp.tsEcr) | 0;
+    if (sample >= 0) conn.rtt.sample(sample);
+  } else if (conn.rttSeq >= 0 && seqLe(conn.rttSeq, ack)) {
+    conn.rtt.sample(now - conn.rttSentAt);
+    conn.rttSeq = -1;
+  }
+}

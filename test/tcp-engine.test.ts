@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source } from './tcp-sim.js';
+import type { TcpConnection } from '../src/workers/tcp/connection.js';
+import type { CongestionAlgorithm } from '../src/workers/tcp/congestion.js';
+
+function handshake(sim: Simulation, port = 80) {
+  const listener = sim.b.listen({ port, buffers: provider(), backlog: 16 });
+  const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: port, ...rings() });
+  let server: TcpConnection | null = null;
+  sim.run(() => {
+    server ??= sim.b.accept(listener);
+    return server !== null && sim.eventsA.has('connected', client);
+  }, 5000);
+  return { listener, client, server: server as unknown as TcpConnection };
+}
+
+function transfer(seed: number, bytes: number, loss: number, congestion: CongestionAlgorithm) {
+  const sim = new Simulation(seed, { congestion });
+  const { client, server } = handshake(sim);
+  sim.impairment = { loss, reorder: loss > 0 ? 0.1 : 0, duplicate: loss > 0 ? 0.01 : 0 };
+  const source = new Source(seed, bytes);
+  const sink = new Sink();
+  sim.pumps.push(() => {
+    if (source.fill(client.sendBuffer!) > 0) sim.a.onSendBufferWritten(sim.now, client);
+    if (source.produced === bytes && !client.finRequested) sim.a.shutdown(sim.now, client);
+    if (sink.drain(server.receiveBuffer!) > 0) sim.b.onReceiveBufferRead(sim.now, server);
+  });
+  const ok = sim.run(() => sink.received === bytes && sim.eventsB.has('eof', server), 600_000);
+  return { sim, ok, source, sink, client, server };
+}
+
+describe('TCP engine over a simulated wire', () => {
+  it('completes the three-way handshake with negotiated options', () => {
+    const sim = new Simulation(1);
+    const { client, server } = handshake(sim);
+    expect(server).not.toBeNull();
+    const ci = sim.a.info(client);
+    const si = sim.b.info(server);
+    expect(ci.state).toBe('ESTABLISHED');
+    expect(si.state).toBe('ESTABLISHED');
+    expect(ci.sndMss).toBe(1460 - 12);
+    expect(ci.windowScaling && ci.timestamps && ci.sack).toBe(true);
+    expect(ci.rttMs).toBeGreaterThanOrEqual(10);
+  });
+
+  for (const [loss, congestion] of [[0, 'newreno'], [0.01, 'newreno'], [0.05, 'cubic'], [0.01, 'cubic']] as const) {
+    it(`moves 16 MiB intact at ${loss * 100} % loss, 10 % reorder, 1 % duplication (${congestion})`, () => {
+      const bytes = 16 * 1024 * 1024;
+      const { ok, source, sink, sim, client } = transfer(42 + loss * 1000, bytes, loss, congestion);
+      expect(ok).toBe(true);
+      expect(sink.received).toBe(bytes);
+      expect(sink.digest()).toBe(source.digest());
+      const info = sim.a.info(client);
+      if (loss > 0) expect(info.retransmits).toBeGreaterThan(0);
+      expect(info.congestion).toBe(congestion);
+    });
+  }
+});
