@@ -58,9 +58,7 @@ export function abortConnection(
   if (sendReset && conn.state !== TcpState.SynSent && conn.state !== TcpState.Closed && conn.state !== TcpState.TimeWait) {
     sendControl(engine, conn, now, conn.state === TcpState.SynReceived ? TCP_RST : TCP_RST | TCP_ACK, conn.sndNxt);
   }
-  if (code !== null && (reportError || code !== null)) {
-    if (!conn.closedReported) engine.events.onError(conn, code);
-  }
+  if (code !== null && reportError && !conn.closedReported) engine.events.onError(conn, code);
   releaseConnection(engine, conn);
 }
 
