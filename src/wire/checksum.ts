@@ -20,54 +20,50 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const WORDS_PER_CHUNK = 1 << 20;
 
 // Finding the Uint32Array over a view's buffer without allocating or touching `.buffer`/`.byteOffset` per call:
-// on Node 20 each of those getters costs 20–35 ns, as much as summing 100 bytes. Rings pass the same long-lived
-// Uint8Array every time, so the cache is keyed by the view object (two entries: a copy reads one and writes
-// another), with a second two-entry cache by buffer for callers that pass a fresh subarray each time.
-// Resizable or growable buffers: a view whose words run past the cached array is looked up again. The caches keep
-// up to four views/buffers alive; that is the price of not allocating.
+// on Node 20 each of those getters costs 20–35 ns, as much as summing 100 bytes. Stages pass the same long-lived
+// Uint8Array views every time (a protocol stage: its input ring, an app byte ring, its output ring), so the cache
+// is keyed by the view object, with a second cache by buffer for callers that pass a fresh subarray each time.
+// Four entries each, replaced round-robin. Resizable or growable buffers: a view whose words run past the cached
+// array is looked up again. The caches keep up to eight views/buffers alive; that is the price of not allocating.
 type Words = Uint32Array<ArrayBufferLike>;
-let viewA: Uint8Array | null = null;
-let viewWordsA: Words = new Uint32Array(0);
-let viewOffsetA = 0;
-let viewB: Uint8Array | null = null;
-let viewWordsB: Words = new Uint32Array(0);
-let viewOffsetB = 0;
-let bufferA: ArrayBufferLike | null = null;
-let bufferWordsA: Words = new Uint32Array(0);
-let bufferB: ArrayBufferLike | null = null;
-let bufferWordsB: Words = new Uint32Array(0);
+const CACHE_SIZE = 4;
+const noWords: Words = new Uint32Array(0);
+const cachedViews: (Uint8Array | null)[] = [null, null, null, null];
+const cachedViewWords: Words[] = [noWords, noWords, noWords, noWords];
+const cachedViewOffsets: number[] = [0, 0, 0, 0];
+let nextView = 0;
+const cachedBuffers: (ArrayBufferLike | null)[] = [null, null, null, null];
+const cachedBufferWords: Words[] = [noWords, noWords, noWords, noWords];
+let nextBuffer = 0;
 /** byteOffset of the view most recently passed to `wordsOf` (a second return value without allocating). */
 let viewByteOffset = 0;
 
 function wordsOfBuffer(buffer: ArrayBufferLike): Words {
   const wordLength = buffer.byteLength >>> 2;
-  if (buffer === bufferA && bufferWordsA.length === wordLength) return bufferWordsA;
-  if (buffer === bufferB && bufferWordsB.length === wordLength) return bufferWordsB;
-  bufferB = bufferA;
-  bufferWordsB = bufferWordsA;
-  bufferA = buffer;
-  bufferWordsA = new Uint32Array(buffer, 0, wordLength);
-  return bufferWordsA;
+  for (let k = 0; k < CACHE_SIZE; k++) {
+    if (cachedBuffers[k] === buffer && cachedBufferWords[k].length === wordLength) return cachedBufferWords[k];
+  }
+  const words = new Uint32Array(buffer, 0, wordLength);
+  cachedBuffers[nextBuffer] = buffer;
+  cachedBufferWords[nextBuffer] = words;
+  nextBuffer = (nextBuffer + 1) & (CACHE_SIZE - 1);
+  return words;
 }
 
 /** The Uint32Array over all of `b`'s buffer, covering at least its first `needBytes` bytes; sets viewByteOffset. */
 function wordsOf(b: Uint8Array, needBytes: number): Words {
-  if (b === viewA && ((viewOffsetA + needBytes) >>> 2) <= viewWordsA.length) {
-    viewByteOffset = viewOffsetA;
-    return viewWordsA;
-  }
-  if (b === viewB && ((viewOffsetB + needBytes) >>> 2) <= viewWordsB.length) {
-    viewByteOffset = viewOffsetB;
-    return viewWordsB;
+  for (let k = 0; k < CACHE_SIZE; k++) {
+    if (cachedViews[k] === b && ((cachedViewOffsets[k] + needBytes) >>> 2) <= cachedViewWords[k].length) {
+      viewByteOffset = cachedViewOffsets[k];
+      return cachedViewWords[k];
+    }
   }
   const words = wordsOfBuffer(b.buffer);
-  viewB = viewA;
-  viewWordsB = viewWordsA;
-  viewOffsetB = viewOffsetA;
-  viewA = b;
-  viewWordsA = words;
-  viewOffsetA = b.byteOffset;
-  viewByteOffset = viewOffsetA;
+  viewByteOffset = b.byteOffset;
+  cachedViews[nextView] = b;
+  cachedViewWords[nextView] = words;
+  cachedViewOffsets[nextView] = viewByteOffset;
+  nextView = (nextView + 1) & (CACHE_SIZE - 1);
   return words;
 }
 
