@@ -164,6 +164,7 @@ const get: CliCommand = {
     ...ftpOptions,
     output: { type: 'string', short: 'o', description: 'local file (default: the name in the URL, in this directory)' },
     segments: { type: 'string', description: 'parallel connections (default 1)' },
+    'min-segment': { type: 'string', description: 'smallest range worth its own connection, bytes (default 4 MiB)' },
     'no-resume': { type: 'boolean', description: 'ignore a resume state left by an interrupted run' },
   },
   positionals: { min: 1, max: 1 },
@@ -172,6 +173,8 @@ const get: CliCommand = {
     if (url.isDirectory) throw new UsageError(`${redactUrl(positionals[0])} names a directory; use "ls"`);
     const segments = values['segments'] === undefined ? 1 : Number(values['segments']);
     if (!Number.isInteger(segments) || segments < 1 || segments > 64) throw new UsageError('--segments must be an integer from 1 to 64');
+    const minSegment = values['min-segment'] === undefined ? undefined : Number(values['min-segment']);
+    if (minSegment !== undefined && !(Number.isSafeInteger(minSegment) && minSegment > 0)) throw new UsageError('--min-segment must be a positive number of bytes');
     const localPath = typeof values['output'] === 'string' ? values['output'] : safeLocalName(url.fileName);
     const options = await clientOptions(url, values, io);
     const credentials = await credentialsFor(url, values);
@@ -183,6 +186,7 @@ const get: CliCommand = {
         remotePath: url.path,
         localPath,
         segments,
+        minSegmentBytes: minSegment,
         resume: values['no-resume'] !== true,
         signal: io.signal,
         onProgress: (done, total) => bar.update(done, total),
