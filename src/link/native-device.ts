@@ -1,0 +1,82 @@
+// A LinkDevice over a handle of the native addon (packet socket or TAP fd): the addon moves whole batches
+// between the kernel and the frame ring; this class only hands it the ring positions and adopts the new ones.
+import type { FrameRing } from '../shared-ring/index.js';
+import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
+import type { NativeBinding, NativeHandle } from './native.js';
+
+export interface NativeDeviceOptions {
+  readonly name: string;
+  readonly mtu: number;
+  readonly mac: number;
+  readonly offloads: LinkOffloads;
+  /** False for a transmit-only instance: nothing arrives, so there is no fd to sleep on. */
+  readonly receives: boolean;
+}
+
+export class NativeDevice implements LinkDevice {
+  readonly name: string;
+  readonly mtu: number;
+  readonly mac: number;
+  readonly needsArp = true;
+  readonly offloads: LinkOffloads;
+  readonly wait: LinkWait;
+  // [own position, other side's position]: reused for every batch, so a batch allocates nothing.
+  private readonly cursor = new Uint32Array(2);
+  private closed = false;
+
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly handle: NativeHandle,
+    options: NativeDeviceOptions,
+  ) {
+    this.name = options.name;
+    this.mtu = options.mtu;
+    this.mac = options.mac;
+    this.offloads = options.offloads;
+    this.wait = options.receives ? { kind: 'fd', fd: binding.handleInfo(handle).fd } : { kind: 'none' };
+  }
+
+  receive(into: FrameRing, maxFrames: number): number {
+    const cursor = this.cursor;
+    cursor[0] = into.producerPosition();
+    cursor[1] = into.headForProducer();
+    const frames = this.binding.receiveFrames(this.handle, into.bytes, cursor, maxFrames);
+    if (frames > 0) into.producerAdvance(cursor[0]);
+    return frames;
+  }
+
+  transmit(from: FrameRing, maxFrames: number): number {
+    const cursor = this.cursor;
+    cursor[0] = from.consumerPosition();
+    cursor[1] = from.tailForConsumer();
+    const frames = this.binding.transmitFrames(this.handle, from.bytes, cursor, maxFrames);
+    // Also when no frame went out but a wrap marker was stepped over.
+    if (cursor[0] !== from.consumerPosition()) from.consumerAdvance(cursor[0]);
+    return frames;
+  }
+
+  /** The kernel holds whatever we have not taken; the fd wakes us, so there is never a reason to poll early. */
+  pollAt(): number {
+    return Infinity;
+  }
+
+  counters(): Readonly<Record<string, number>> {
+    if (this.closed) return {};
+    return { ...this.binding.handleCounters(this.handle) };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.binding.closeHandle(this.handle);
+  }
+}
+
+/** What the kernel does for us with and without virtio-net headers, on a packet socket or a TAP device. */
+export function nativeOffloads(kind: 'packet' | 'tap', vnetHdr: boolean): LinkOffloads {
+  if (vnetHdr) return { rxChecksum: true, txChecksum: true, tso: true, gro: true };
+  // A packet socket still says (tp_status) when a local sender never computed the checksum, and hands over a
+  // peer's GSO super-frames as they are; a TAP without vnet headers gets segmented, checksummed frames.
+  return kind === 'packet'
+    ? { rxChecksum: true, txChecksum: false, tso: false, gro: true }
+    : { rxChecksum: false, txChecksum: false, tso: false, gro: false };
+}
