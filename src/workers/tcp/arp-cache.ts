@@ -5,8 +5,11 @@
 export const ARP_ENTRY_TTL_MS = 60_000;
 export const ARP_RETRY_MS = 1_000;
 export const ARP_MAX_REQUESTS = 3;
-/** RFC 1122 §2.3.2.2 asks for at least one queued packet per unresolved address; more keeps a burst alive. */
-export const ARP_MAX_PENDING = 64;
+/**
+ * RFC 1122 §2.3.2.2 asks for at least one queued packet per unresolved address; like Linux (unres_qlen_bytes) we
+ * keep a socket buffer's worth, so the first burst to a new neighbour survives.
+ */
+export const ARP_MAX_PENDING_BYTES = 212_992;
 
 export interface PendingPacket {
   /** The IP packet (no Ethernet header). */
@@ -22,6 +25,7 @@ interface Entry {
   requestsSent: number;
   nextRequestAt: number;
   pending: PendingPacket[];
+  pendingBytes: number;
 }
 
 export interface ArpCounters {
@@ -43,7 +47,7 @@ export class ArpCache {
   learn(ifIndex: number, ip: number, mac: number, now: number): PendingPacket[] | null {
     let e = this.entries.get(ip);
     if (!e) {
-      e = { ifIndex, mac, expiresAt: now + ARP_ENTRY_TTL_MS, requestsSent: 0, nextRequestAt: Infinity, pending: [] };
+      e = { ifIndex, mac, expiresAt: now + ARP_ENTRY_TTL_MS, requestsSent: 0, nextRequestAt: Infinity, pending: [], pendingBytes: 0 };
       this.entries.set(ip, e);
       return null;
     }
@@ -55,6 +59,7 @@ export class ArpCache {
     if (!e.pending.length) return null;
     const pending = e.pending;
     e.pending = [];
+    e.pendingBytes = 0;
     return pending;
   }
 
@@ -65,23 +70,24 @@ export class ArpCache {
 
   /**
    * Queues a packet for an unresolved `ip`. Returns true when a request should be sent now (first packet for
-   * this address); the queue keeps the newest ARP_MAX_PENDING packets.
+   * this address); the queue keeps the newest ARP_MAX_PENDING_BYTES.
    */
   enqueue(ifIndex: number, ip: number, packet: PendingPacket, now: number): boolean {
     let e = this.entries.get(ip);
     if (!e) {
-      e = { ifIndex, mac: -1, expiresAt: 0, requestsSent: 0, nextRequestAt: now, pending: [] };
+      e = { ifIndex, mac: -1, expiresAt: 0, requestsSent: 0, nextRequestAt: now, pending: [], pendingBytes: 0 };
       this.entries.set(ip, e);
     } else if (e.mac >= 0 && e.expiresAt <= now) {
       e.mac = -1; // expired: resolve again
       e.requestsSent = 0;
       e.nextRequestAt = now;
     }
-    if (e.pending.length >= ARP_MAX_PENDING) {
-      e.pending.shift();
+    while (e.pending.length > 0 && e.pendingBytes + packet.packet.length > ARP_MAX_PENDING_BYTES) {
+      e.pendingBytes -= e.pending.shift()!.packet.length;
       this.counters.pendingDropped++;
     }
     e.pending.push(packet);
+    e.pendingBytes += packet.packet.length;
     if (e.requestsSent === 0 && e.nextRequestAt <= now) {
       e.requestsSent = 1;
       e.nextRequestAt = now + ARP_RETRY_MS;

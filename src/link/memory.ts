@@ -1,0 +1,34 @@
+import type { LinkDriver, LinkSpec } from './device.js';
+import { RingDevice, ringForRole, roleReceives, roleTransmits } from './ring-device.js';
+
+/**
+ * One end of an in-memory Ethernet wire between two stacks in one process: it receives from one frame ring and
+ * transmits into the other; the other end has them the other way round. Faults, if any, are in `spec.faults`
+ * (applied by the registry's wrapper to frames this end transmits, so each direction is impaired once).
+ */
+export interface MemoryLinkSpec extends LinkSpec {
+  readonly driver: 'memory';
+  readonly name?: string;
+  readonly receiveRing: SharedArrayBuffer;
+  readonly transmitRing: SharedArrayBuffer;
+  readonly mac: number;
+  readonly mtu: number;
+}
+
+export const memoryDriver: LinkDriver = {
+  name: 'memory',
+  create(spec, role) {
+    const s = spec as MemoryLinkSpec;
+    if (!(s.receiveRing instanceof SharedArrayBuffer) || !(s.transmitRing instanceof SharedArrayBuffer)) {
+      throw new TypeError('memory link: receiveRing and transmitRing must be SharedArrayBuffers (use createMemoryWire)');
+    }
+    return new RingDevice({
+      name: s.name ?? 'mem0',
+      mtu: s.mtu,
+      mac: s.mac,
+      needsArp: true,
+      receiveRing: ringForRole(s.receiveRing, roleReceives(role)),
+      transmitRing: ringForRole(s.transmitRing, roleTransmits(role)),
+    });
+  },
+};

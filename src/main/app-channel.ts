@@ -1,0 +1,118 @@
+import { DoorbellTable, FrameRing } from '../shared-ring/index.js';
+import { createAppRecord, readAppRecord, type AppRecord } from '../workers/app-protocol.js';
+import type { InlinePump } from './inline-scheduler.js';
+
+const COMMAND_RING_BYTES = 4 << 20;
+const EVENT_RING_BYTES = 8 << 20;
+const PUMP_MAX_SLEEP_MS = 1000;
+
+/** Writes one command into the ring; returns false if it does not fit yet. */
+export type CommandWriter = (ring: FrameRing) => boolean;
+
+export type EventHandler = (record: AppRecord, bytes: Uint8Array) => void;
+
+/**
+ * The application side of one app channel: commands to the protocol stage, events back. Handlers are keyed by
+ * the id in the record (socket id, ping id). Commands that do not fit wait, in order, in a backlog: nothing the
+ * application asked for is dropped on this side. In worker layouts the main thread waits for events with
+ * Atomics.waitAsync on its own doorbell; inline, the scheduler calls `drain`.
+ */
+export class AppChannelClient implements InlinePump {
+  readonly commands = FrameRing.create(COMMAND_RING_BYTES);
+  readonly events = FrameRing.create(EVENT_RING_BYTES);
+  private readonly handlers = new Map<number, Map<number, EventHandler>>();
+  private readonly backlog: CommandWriter[] = [];
+  private readonly record = createAppRecord();
+  private publishScheduled = false;
+  private closed = false;
+  private nextId = 1;
+
+  constructor(
+    readonly id: number,
+    private readonly doorbells: DoorbellTable,
+    private readonly doorbellId: number,
+    /** Called after commands are published (inline: kick the scheduler). */
+    private readonly onCommands: () => void,
+  ) {
+    this.events.setConsumerDoorbell(doorbellId);
+    this.commands.setProducerDoorbell(doorbellId);
+  }
+
+  allocateId(): number {
+    const id = this.nextId;
+    this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  on(op: number, id: number, handler: EventHandler): void {
+    let byId = this.handlers.get(op);
+    if (!byId) this.handlers.set(op, (byId = new Map()));
+    byId.set(id, handler);
+  }
+
+  off(op: number, id: number): void {
+    this.handlers.get(op)?.delete(id);
+  }
+
+  /** Queues a command; it reaches the protocol stage at the end of this tick (one publish per batch). */
+  send(write: CommandWriter): void {
+    if (this.closed) throw new Error('the stack is closed');
+    if (this.backlog.length > 0 || !write(this.commands)) this.backlog.push(write);
+    if (!this.publishScheduled) {
+      this.publishScheduled = true;
+      queueMicrotask(() => {
+        this.publishScheduled = false;
+        this.commands.publish();
+        this.onCommands();
+      });
+    }
+  }
+
+  private flushBacklog(): number {
+    let n = 0;
+    while (this.backlog.length > 0 && this.backlog[0](this.commands)) {
+      this.backlog.shift();
+      n++;
+    }
+    if (n > 0) {
+      this.commands.publish();
+      this.onCommands();
+    }
+    return n;
+  }
+
+  /** Dispatches every published event and moves waiting commands into the ring. Returns events + commands moved. */
+  drain(): number {
+    let n = 0;
+    const events = this.events;
+    const rec = this.record;
+    while (readAppRecord(events, rec)) {
+      this.handlers.get(rec.op)?.get(rec.id)?.(rec, events.bytes);
+      events.next();
+      n++;
+      if ((n & 255) === 0) events.release();
+    }
+    if (n > 0) events.release();
+    return n + this.flushBacklog();
+  }
+
+  /** Worker layouts: wait for events on the main thread without blocking it. */
+  async pump(): Promise<void> {
+    const { doorbells, doorbellId } = this;
+    while (!this.closed) {
+      this.drain();
+      const seq = doorbells.prepareSleep(doorbellId);
+      try {
+        const idle = this.events.readableBytes() === 0 && (this.backlog.length === 0 || this.commands.writableBytes() === 0);
+        if (idle) await doorbells.waitAsync(doorbellId, seq, PUMP_MAX_SLEEP_MS);
+      } finally {
+        doorbells.finishSleep(doorbellId);
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.doorbells.ring(this.doorbellId);
+  }
+}

@@ -1,0 +1,92 @@
+import type { StageHost } from '../workers/stage-host.js';
+import type { StackClock, VirtualClock } from './clock.js';
+
+/** Something on the application side that has work after the stages ran (an app channel's event pump). */
+export interface InlinePump {
+  /** Handles what arrived; returns how much (0 = nothing). */
+  drain(): number;
+}
+
+/**
+ * Drives `inline` stacks on the caller's thread: runs every registered stage host until all are idle, lets the
+ * application react (its pumps), and then, on a virtual clock, jumps to the earliest timer. Stacks that share a
+ * memory wire must share a scheduler (and so a clock): one stack's transmit is the other's receive.
+ */
+export class InlineScheduler {
+  private readonly hosts = new Set<StageHost>();
+  private readonly pumps = new Set<InlinePump>();
+  private scheduled = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(readonly clock: StackClock) {}
+
+  addHost(host: StageHost): void {
+    this.hosts.add(host);
+    this.kick();
+  }
+
+  removeHost(host: StageHost): void {
+    this.hosts.delete(host);
+  }
+
+  addPump(pump: InlinePump): void {
+    this.pumps.add(pump);
+  }
+
+  removePump(pump: InlinePump): void {
+    this.pumps.delete(pump);
+  }
+
+  /** Something happened (an app command, a timer): run soon. */
+  kick(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    setImmediate(() => this.run());
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    if (this.hosts.size === 0) return;
+    const clock = this.clock;
+    // Stages first, until quiet, with the application's side in between; repeat while anything moves.
+    let moved = 0;
+    for (let rounds = 0; rounds < 1000; rounds++) {
+      let work = 0;
+      const now = clock.now();
+      for (const h of this.hosts) work += h.runOnce(now);
+      for (const p of this.pumps) work += p.drain();
+      if (work === 0) break;
+      moved += work;
+    }
+    if (moved > 0) {
+      // Events were delivered: let the application's promise callbacks run (they may send more) before time moves.
+      this.later(() => this.run());
+      return;
+    }
+    let next = Infinity;
+    const now = clock.now();
+    for (const h of this.hosts) next = Math.min(next, h.pollAt(now));
+    if (clock.virtual) {
+      const virtual = clock as VirtualClock;
+      next = Math.min(next, virtual.nextTimerAt());
+      if (next === Infinity) return; // fully idle: the next app command kicks us
+      virtual.advanceTo(Math.max(next, now));
+      this.later(() => this.run());
+      return;
+    }
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick();
+    }, Math.max(0, next - now));
+  }
+
+  private later(fn: () => void): void {
+    this.scheduled = true;
+    setImmediate(fn);
+  }
+}

@@ -1,0 +1,348 @@
+import { FrameRing, doorbellTable } from '../shared-ring/index.js';
+import { createPcapFile, parseLinkName, type LinkSpec, type LinkWrapperOptions } from '../link/index.js';
+import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wire/index.js';
+import { AppCommand, AppEvent, appErrorName, pushAppRecord } from '../workers/app-protocol.js';
+import type { InterfaceConfig, StageCounters } from '../workers/stage-common.js';
+import type { LinkFacts, StageName } from '../workers/stage-host.js';
+import { AppChannelClient } from './app-channel.js';
+import { RealClock, VirtualClock, type StackClock, type TimerHandle } from './clock.js';
+import { errnoError } from './errors.js';
+import { InlineScheduler } from './inline-scheduler.js';
+import { InlineStageHost, WorkerStageHost, type StageHostHandle } from './stage-hosts.js';
+import { UdpSocket } from './udp-socket.js';
+
+/**
+ * Where the stages run. On 2 cores, spinning stages starve each other (docs/PERFORMANCE.md has the measurements
+ * behind the default).
+ * - `three`: rx, protocol and tx each in a worker; `rx+proto`: rx and protocol in one worker, tx in another;
+ * - `single`: all stages in one worker; `inline`: no worker — the caller's thread, on a clock it controls.
+ */
+export type StackLayout = 'three' | 'rx+proto' | 'single' | 'inline';
+
+export const DEFAULT_LAYOUT: StackLayout = 'single';
+
+const LAYOUTS: Record<StackLayout, StageName[][]> = {
+  three: [['rx'], ['proto'], ['tx']],
+  'rx+proto': [['rx', 'proto'], ['tx']],
+  single: [['rx', 'proto', 'tx']],
+  inline: [['rx', 'proto', 'tx']],
+};
+
+const INTERFACE_RING_BYTES = 4 << 20;
+const LOOPBACK_RING_BYTES = 4 << 20;
+
+export interface StackOptions {
+  /** A link spec (from createMemoryWire, or `{ driver, ... }`) or a link name such as `packet:eth0`, `tap:tap0`. */
+  readonly link: (LinkSpec & LinkWrapperOptions) | string;
+  /** Our address and prefix, e.g. `198.18.1.1/24`. */
+  readonly address: string;
+  readonly gateway?: string;
+  /** Caps the link's MTU. */
+  readonly mtu?: number;
+  readonly layout?: StackLayout;
+  /** `inline` only: 'virtual' (default; stacks sharing it share a scheduler), 'real', or your own clock. */
+  readonly clock?: 'virtual' | 'real' | StackClock;
+  /** Write every frame of the link to this pcap file. */
+  readonly pcap?: string;
+  /** How long idle stage workers poll before sleeping (µs). */
+  readonly spinMicros?: number;
+}
+
+export interface PingOptions {
+  readonly count?: number;
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  /** ICMP payload bytes (default 56, as ping(8)). */
+  readonly size?: number;
+}
+
+export interface InterfaceInfo {
+  readonly index: number;
+  readonly name: string;
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly mac: string;
+  readonly mtu: number;
+}
+
+export interface RingOccupancy {
+  readonly usedBytes: number;
+  readonly capacityBytes: number;
+}
+
+export interface StackStats {
+  readonly layout: StackLayout;
+  readonly interfaces: readonly InterfaceInfo[];
+  /** Per-stage counters: rx, proto, tx (drops by reason are the `drop*` entries). */
+  readonly stages: Readonly<Record<string, StageCounters>>;
+  /** Bytes waiting in each ring. */
+  readonly rings: Readonly<Record<string, RingOccupancy>>;
+}
+
+interface AttachedInterface {
+  readonly info: InterfaceInfo;
+  readonly config: InterfaceConfig;
+  readonly rx: FrameRing;
+  readonly tx: FrameRing;
+}
+
+export interface AttachOptions {
+  readonly link: (LinkSpec & LinkWrapperOptions) | string;
+  readonly address: string;
+  readonly mtu?: number;
+  readonly pcap?: string;
+}
+
+const schedulers = new WeakMap<StackClock, InlineScheduler>();
+let sharedVirtualClock: VirtualClock | null = null;
+let sharedRealClock: RealClock | null = null;
+let channelsMade = 0;
+
+function resolveClock(layout: StackLayout, clock: StackOptions['clock']): StackClock {
+  if (clock && typeof clock === 'object') return clock;
+  if (layout === 'inline' && clock !== 'real') return (sharedVirtualClock ??= new VirtualClock());
+  return (sharedRealClock ??= new RealClock());
+}
+
+function schedulerFor(clock: StackClock): InlineScheduler {
+  let s = schedulers.get(clock);
+  if (!s) schedulers.set(clock, (s = new InlineScheduler(clock)));
+  return s;
+}
+
+function linkSpecOf(link: StackOptions['link'], pcap: string | undefined, clock: StackClock): LinkSpec & LinkWrapperOptions {
+  const spec = typeof link === 'string' ? parseLinkName(link) : link;
+  if (!spec || typeof spec.driver !== 'string') throw new TypeError('link must be a link spec ({ driver, ... }) or a link name such as packet:eth0');
+  if (!pcap) return spec;
+  createPcapFile(pcap);
+  return { ...spec, pcap, epochMs: clock.epochMs };
+}
+
+function parseAddress(text: string): { address: number; prefixLength: number } {
+  const cidr = parseCidr(text);
+  if (!cidr) throw new TypeError(`bad address ${JSON.stringify(text)}: expected A.B.C.D/N`);
+  return { address: cidr.address, prefixLength: cidr.prefixLength };
+}
+
+/**
+ * A TCP/IP stack instance: its stage hosts, its interfaces (loopback is index 0), and the application channel of
+ * this thread. Made by `createStack`.
+ */
+export class Stack {
+  readonly udp: { bind: (port?: number, address?: string) => UdpSocket };
+  private readonly interfaces = new Map<number, AttachedInterface>();
+  private nextIndex = 0;
+  private closed = false;
+  private readonly pumpDone: Promise<void> | null;
+  private nextPingId = 1;
+
+  private constructor(
+    readonly layout: StackLayout,
+    readonly clock: StackClock,
+    private readonly hosts: StageHostHandle[],
+    private readonly channel: AppChannelClient,
+    private readonly scheduler: InlineScheduler | null,
+    private readonly mainDoorbell: number,
+  ) {
+    this.udp = {
+      bind: (port = 0, address = '0.0.0.0') => new UdpSocket(this.channel).bind(port, address),
+    };
+    this.pumpDone = scheduler ? null : channel.pump();
+    if (scheduler) scheduler.addPump(channel);
+  }
+
+  /** @internal use createStack */
+  static async create(options: StackOptions): Promise<Stack> {
+    const layout = options.layout ?? DEFAULT_LAYOUT;
+    if (!(layout in LAYOUTS)) throw new TypeError(`unknown layout ${JSON.stringify(layout)} (one of ${Object.keys(LAYOUTS).join(', ')})`);
+    const primary = parseAddress(options.address);
+    const gateway = options.gateway === undefined ? 0 : parseIpv4Address(options.gateway);
+    if (gateway < 0) throw new TypeError(`bad gateway ${JSON.stringify(options.gateway)}`);
+    const clock = resolveClock(layout, options.clock);
+    const link = linkSpecOf(options.link, options.pcap, clock);
+    const doorbells = doorbellTable();
+    const scheduler = layout === 'inline' ? schedulerFor(clock) : null;
+    const spin = options.spinMicros ?? (layout === 'three' ? 0 : 20);
+    const hosts: StageHostHandle[] = LAYOUTS[layout].map((stages) =>
+      scheduler ? new InlineStageHost(stages, doorbells.allocate(), scheduler, doorbells) : WorkerStageHost.start(stages, doorbells, clock, spin),
+    );
+    const mainDoorbell = doorbells.allocate();
+    const channel = new AppChannelClient(++channelsMade, doorbells, mainDoorbell, () => scheduler?.kick());
+    const stack = new Stack(layout, clock, hosts, channel, scheduler, mainDoorbell);
+    try {
+      await stack.protoHost().attachAppChannel(channel.id, channel.commands.buffer as SharedArrayBuffer, channel.events.buffer as SharedArrayBuffer);
+      const loopbackRing = FrameRing.create(LOOPBACK_RING_BYTES).buffer as SharedArrayBuffer;
+      await stack.attachInterface('lo', { driver: 'loopback', ring: loopbackRing }, 0x7f000001, 8, undefined);
+      await stack.attachInterface(undefined, link, primary.address, primary.prefixLength, options.mtu);
+      if (gateway) await stack.protoHost().setGateway(gateway);
+    } catch (err) {
+      await stack.close();
+      throw err;
+    }
+    return stack;
+  }
+
+  private protoHost(): StageHostHandle {
+    return this.hosts.find((h) => h.stages.includes('proto'))!;
+  }
+
+  private async attachInterface(
+    name: string | undefined, link: LinkSpec & LinkWrapperOptions, address: number, prefixLength: number, mtuCap: number | undefined,
+  ): Promise<InterfaceInfo> {
+    const index = this.nextIndex++;
+    const rx = FrameRing.create(INTERFACE_RING_BYTES);
+    const tx = FrameRing.create(INTERFACE_RING_BYTES);
+    const base: InterfaceConfig = {
+      index, name: name ?? '', link, address, prefixLength, mtu: 0, mac: 0, needsArp: true,
+      rxRing: rx.buffer as SharedArrayBuffer, txRing: tx.buffer as SharedArrayBuffer,
+    };
+    // The receive half first: it owns the device (a packet socket's MAC and MTU come from opening it).
+    const ordered = [...this.hosts].sort((a, b) => Number(b.stages.includes('rx')) - Number(a.stages.includes('rx')));
+    let facts: LinkFacts | null = null;
+    const opened: StageHostHandle[] = [];
+    try {
+      for (const h of ordered) {
+        if (!h.stages.includes('rx') && !h.stages.includes('tx')) continue;
+        const f = await h.openInterface(base);
+        opened.push(h);
+        facts ??= f;
+      }
+      if (!facts) throw new Error('no stage opened the link');
+      const mtu = Math.min(facts.mtu, mtuCap ?? Infinity, rx.maxFrameBytes - 14);
+      const config: InterfaceConfig = { ...base, name: name ?? facts.name, mtu, mac: facts.mac, needsArp: facts.needsArp };
+      await this.protoHost().attachInterface(config);
+      const info: InterfaceInfo = { index, name: config.name, address: formatIpv4Address(address), prefixLength, mac: formatMac(facts.mac), mtu };
+      this.interfaces.set(index, { info, config, rx, tx });
+      return info;
+    } catch (err) {
+      for (const h of opened) await h.detachInterface(index).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Attaches another interface to the running stack (a loadable device, NetBSD-style). Routes and ARP follow it. */
+  async attach(options: AttachOptions): Promise<InterfaceInfo> {
+    this.assertOpen();
+    const { address, prefixLength } = parseAddress(options.address);
+    return this.attachInterface(undefined, linkSpecOf(options.link, options.pcap, this.clock), address, prefixLength, options.mtu);
+  }
+
+  /** Detaches an interface by index or name; its routes and ARP entries go with it, its device closes. */
+  async detach(which: number | string): Promise<void> {
+    this.assertOpen();
+    const iface = [...this.interfaces.values()].find((i) => i.info.index === which || i.info.name === which);
+    if (!iface) throw new Error(`no interface ${String(which)}`);
+    if (iface.info.index === 0) throw new Error('loopback cannot be detached');
+    this.interfaces.delete(iface.info.index);
+    // Protocol first (no new frames), then the devices.
+    await this.protoHost().detachInterface(iface.info.index);
+    for (const h of this.hosts) if (!h.stages.includes('proto')) await h.detachInterface(iface.info.index);
+  }
+
+  interfaceList(): InterfaceInfo[] {
+    return [...this.interfaces.values()].map((i) => i.info);
+  }
+
+  /** The stack's primary address (first non-loopback interface). */
+  get address(): string {
+    return [...this.interfaces.values()].find((i) => i.info.index !== 0)?.info.address ?? '127.0.0.1';
+  }
+
+  /** Sends ICMP echo requests; resolves with the round-trip times (ms) of the replies that came back. */
+  async ping(host: string, options: PingOptions = {}): Promise<number[]> {
+    this.assertOpen();
+    const dst = parseIpv4Address(host);
+    if (dst < 0) throw new TypeError(`ping: bad IPv4 address ${JSON.stringify(host)}`);
+    const count = options.count ?? 4;
+    const intervalMs = options.intervalMs ?? 1000;
+    const timeoutMs = options.timeoutMs ?? 2000;
+    const size = options.size ?? 56;
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`ping: count must be a positive integer, got ${String(count)}`);
+    if (!Number.isInteger(size) || size < 0 || size > 65507) throw new RangeError(`ping: size must be 0..65507, got ${String(size)}`);
+    const rtts: number[] = [];
+    let lastError: Error | null = null;
+    for (let seq = 1; seq <= count; seq++) {
+      const started = this.clock.now();
+      try {
+        rtts.push(await this.echoOnce(dst, seq, size, timeoutMs));
+      } catch (err) {
+        lastError = err as Error;
+      }
+      if (seq < count) await this.sleep(Math.max(0, intervalMs - (this.clock.now() - started)));
+    }
+    if (rtts.length === 0) throw lastError ?? errnoError('ETIMEDOUT', 'ping', host);
+    return rtts;
+  }
+
+  private echoOnce(dst: number, seq: number, size: number, timeoutMs: number): Promise<number> {
+    const pingId = this.nextPingId++;
+    const channel = this.channel;
+    return new Promise<number>((resolve, reject) => {
+      const sentAt = this.clock.now();
+      let timer: TimerHandle | null = null;
+      const finish = (): void => {
+        channel.off(AppEvent.PingReply, pingId);
+        channel.off(AppEvent.PingError, pingId);
+        if (timer) this.clock.clearTimer(timer);
+      };
+      channel.on(AppEvent.PingReply, pingId, (r) => {
+        if (r.extra !== seq) return;
+        finish();
+        resolve(this.clock.now() - sentAt);
+      });
+      channel.on(AppEvent.PingError, pingId, (r) => {
+        finish();
+        reject(errnoError(appErrorName(r.value), 'ping', formatIpv4Address(dst)));
+      });
+      timer = this.clock.setTimer(timeoutMs, () => {
+        finish();
+        reject(errnoError('ETIMEDOUT', 'ping', formatIpv4Address(dst)));
+      });
+      channel.send((ring) => pushAppRecord(ring, AppCommand.Ping, pingId, dst, 0, seq, size));
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.clock.setTimer(ms, resolve);
+      this.scheduler?.kick();
+    });
+  }
+
+  async stats(): Promise<StackStats> {
+    this.assertOpen();
+    const stages: Record<string, StageCounters> = {};
+    for (const h of this.hosts) Object.assign(stages, await h.counters());
+    const rings: Record<string, RingOccupancy> = {};
+    // Read from outside both ends: published tail minus released head, both loaded fresh.
+    const occupancy = (ring: FrameRing): RingOccupancy => ({ usedBytes: (ring.tailForConsumer() - ring.headForProducer()) >>> 0, capacityBytes: ring.capacity });
+    for (const i of this.interfaces.values()) {
+      rings[`${i.info.name}.rx`] = occupancy(i.rx);
+      rings[`${i.info.name}.tx`] = occupancy(i.tx);
+    }
+    rings['app.commands'] = occupancy(this.channel.commands);
+    rings['app.events'] = occupancy(this.channel.events);
+    return { layout: this.layout, interfaces: this.interfaceList(), stages, rings };
+  }
+
+  /** Ends the stage workers and frees everything; nothing of the stack is left running. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.close();
+    this.scheduler?.removePump(this.channel);
+    await this.pumpDone;
+    await Promise.allSettled(this.hosts.map((h) => h.close()));
+    doorbellTable().free(this.mainDoorbell);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the stack is closed');
+  }
+}
+
+/** Starts a stack: its stage workers (per `layout`), loopback at 127.0.0.1, and the given link. */
+export function createStack(options: StackOptions): Promise<Stack> {
+  return Stack.create(options);
+}

@@ -1,0 +1,128 @@
+import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing, forEachRecord } from '../../shared-ring/index.js';
+import {
+  BROADCAST_MAC, DROP_REASON_COUNT, DropReason, ETHERNET_HEADER_BYTES, ETHERTYPE_IPV4, IPPROTO_TCP, IPPROTO_UDP,
+  checksumAdd, checksumFold, createIpv4Repr, dropReasonName, parseIpv4, pseudoHeaderSum, readMac,
+} from '../../wire/index.js';
+import type { LinkDevice } from '../../link/index.js';
+import { FRAME_DISCARD, STAGE_BATCH, type Stage, type StageCounters } from '../stage-common.js';
+
+interface RxInterface {
+  readonly index: number;
+  readonly device: LinkDevice;
+  /** rx → protocol ring; this stage is its producer. */
+  readonly ring: FrameRing;
+}
+
+const RECORD_FLAGS_BACK = 18 - 4; // the record's u16 flags sit 14 bytes before its frame
+const PROTOCOL_CHECKS = -1;
+const NOT_FOR_US = -2;
+
+/**
+ * The receive stage: batches frames from each device into that interface's rx ring, and before publishing them
+ * checks what can be checked without state — Ethernet destination, IPv4 header, and the TCP/UDP checksum —
+ * marking each frame CSUM_VALID or DISCARD in place. The protocol stage then trusts CSUM_VALID and skips the sum:
+ * the checksum work runs here, in parallel with protocol processing, when the stages are in different threads.
+ */
+export class RxStage implements Stage {
+  private readonly interfaces = new Map<number, RxInterface>();
+  private readonly ip = createIpv4Repr();
+  private readonly drops = new Float64Array(DROP_REASON_COUNT);
+  private readonly c = { framesIn: 0, bytesIn: 0, notForUs: 0, checksumsVerified: 0, ringFull: 0 };
+  private current: RxInterface | null = null;
+  private readonly verifyRecord = (frameOffset: number, length: number): void => this.verify(frameOffset, length);
+
+  addInterface(index: number, device: LinkDevice, ring: FrameRing): void {
+    this.interfaces.set(index, { index, device, ring });
+  }
+
+  removeInterface(index: number): LinkDevice | undefined {
+    const i = this.interfaces.get(index);
+    this.interfaces.delete(index);
+    return i?.device;
+  }
+
+  poll(now: number): number {
+    let work = 0;
+    for (const iface of this.interfaces.values()) {
+      const ring = iface.ring;
+      if (ring.writableBytes() < ring.maxFrameBytes) {
+        this.c.ringFull++; // protocol stage is behind: leave frames in the device (its queue, or the wire ring)
+        continue;
+      }
+      const start = ring.producerPosition();
+      const n = iface.device.receive(ring, STAGE_BATCH, now);
+      if (n === 0) continue;
+      this.current = iface;
+      forEachRecord(ring, start, ring.producerPosition(), this.verifyRecord);
+      this.current = null;
+      ring.publish();
+      this.c.framesIn += n;
+      work += n;
+    }
+    return work;
+  }
+
+  private verify(off: number, len: number): void {
+    const iface = this.current!;
+    const b = iface.ring.bytes;
+    const flagsAt = off - RECORD_FLAGS_BACK;
+    const flags = b[flagsAt] | (b[flagsAt + 1] << 8);
+    this.c.bytesIn += len;
+    let verdict = this.check(iface, b, off, len, flags);
+    if (verdict === NOT_FOR_US) {
+      this.c.notForUs++;
+      verdict = flags | FRAME_DISCARD;
+    } else if (verdict === PROTOCOL_CHECKS) {
+      verdict = flags;
+    } else if (verdict === DropReason.Ok) {
+      verdict = flags | FRAME_CSUM_VALID;
+    } else {
+      this.drops[verdict]++;
+      verdict = flags | FRAME_DISCARD;
+    }
+    b[flagsAt] = verdict & 0xff;
+    b[flagsAt + 1] = verdict >>> 8;
+  }
+
+  /** Ok (checksums verified), a drop reason, NOT_FOR_US, or PROTOCOL_CHECKS (ARP, fragments: the protocol stage looks). */
+  private check(iface: RxInterface, b: Uint8Array, off: number, len: number, flags: number): number {
+    if (len < ETHERNET_HEADER_BYTES) return DropReason.Truncated;
+    if (iface.device.needsArp) {
+      const dst = readMac(b, off);
+      if (dst !== iface.device.mac && dst !== BROADCAST_MAC) return NOT_FOR_US;
+    }
+    if ((b[off + 12] << 8 | b[off + 13]) !== ETHERTYPE_IPV4) return PROTOCOL_CHECKS;
+    // The device (or the kernel that handed us the frame) already vouched for it.
+    if (flags & (FRAME_CSUM_VALID | FRAME_CSUM_PARTIAL)) return DropReason.Ok;
+    const ip = this.ip;
+    const r = parseIpv4(b, off + ETHERNET_HEADER_BYTES, len - ETHERNET_HEADER_BYTES, ip, true);
+    if (r !== DropReason.Ok) return r;
+    if (ip.moreFragments || ip.fragmentOffset > 0) return PROTOCOL_CHECKS;
+    if (ip.protocol !== IPPROTO_TCP && ip.protocol !== IPPROTO_UDP) return PROTOCOL_CHECKS;
+    if (ip.protocol === IPPROTO_UDP && ip.payloadLength >= 8 && b[ip.payloadOffset + 6] === 0 && b[ip.payloadOffset + 7] === 0) {
+      return DropReason.Ok; // UDP without checksum (RFC 768 allows it)
+    }
+    const sum = checksumAdd(b, ip.payloadOffset, ip.payloadLength, pseudoHeaderSum(ip.src, ip.dst, ip.protocol, ip.payloadLength));
+    this.c.checksumsVerified++;
+    return checksumFold(sum) === 0 ? DropReason.Ok : DropReason.BadChecksum;
+  }
+
+  pollAt(now: number): number {
+    let at = Infinity;
+    for (const iface of this.interfaces.values()) at = Math.min(at, iface.device.pollAt(now));
+    return at;
+  }
+
+  counters(): StageCounters {
+    const out: StageCounters = { ...this.c };
+    for (let i = 1; i < this.drops.length; i++) if (this.drops[i]) out[`drop${dropReasonName(i)}`] = this.drops[i];
+    for (const iface of this.interfaces.values()) {
+      for (const [k, v] of Object.entries(iface.device.counters())) out[`if${iface.index}.${k}`] = v;
+    }
+    return out;
+  }
+
+  close(): void {
+    this.interfaces.clear();
+  }
+}

@@ -1,0 +1,148 @@
+import { DoorbellTable, FrameRing } from '../shared-ring/index.js';
+import { openLink, type LinkDevice, type LinkOffloads, type LinkRole } from '../link/index.js';
+import { RxStage } from './rx/rx-stage.js';
+import { TxStage } from './tx/tx-stage.js';
+import { ProtocolStage, type ProtocolInterfaceConfig } from './tcp/protocol-stage.js';
+import type { InterfaceConfig, Stage, StageCounters } from './stage-common.js';
+
+export type StageName = 'rx' | 'proto' | 'tx';
+
+/** What opening an interface's device told us; the protocol stage needs it. */
+export interface LinkFacts {
+  readonly name: string;
+  readonly mtu: number;
+  readonly mac: number;
+  readonly needsArp: boolean;
+  readonly offloads: LinkOffloads;
+}
+
+export interface StageHostOptions {
+  readonly stages: readonly StageName[];
+  readonly doorbells: DoorbellTable;
+  readonly doorbellId: number;
+  /** How long an idle host keeps polling before it sleeps, µs (a wake-up costs ~20 µs; see packet-path-facts.md). */
+  readonly spinMicros: number;
+}
+
+/**
+ * Runs a set of stages in one thread: mTCP's main loop, one `runOnce` at a time — rx (batch receive), proto
+ * (process, timers, app commands), tx (batch send). The same object runs inside a worker (`runLoop`) and inline on
+ * the caller's thread (the caller calls `runOnce` with its clock). It opens devices for the halves it runs.
+ */
+export class StageHost {
+  readonly rx: RxStage | null;
+  readonly proto: ProtocolStage | null;
+  readonly tx: TxStage | null;
+  private readonly stages: Stage[] = [];
+  private readonly devices = new Map<number, LinkDevice[]>();
+  private stopped = false;
+
+  constructor(readonly options: StageHostOptions) {
+    const names = new Set(options.stages);
+    this.rx = names.has('rx') ? new RxStage() : null;
+    this.proto = names.has('proto') ? new ProtocolStage(options.doorbellId) : null;
+    this.tx = names.has('tx') ? new TxStage() : null;
+    for (const s of [this.rx, this.proto, this.tx]) if (s) this.stages.push(s);
+  }
+
+  /** Opens the device halves this host needs (rx and/or tx) for an interface. Returns the device's facts. */
+  async openInterface(config: InterfaceConfig): Promise<LinkFacts | null> {
+    if (!this.rx && !this.tx) return null;
+    const role: LinkRole = this.rx && this.tx ? 'both' : this.rx ? 'receive' : 'transmit';
+    const device = await openLink(config.link, role);
+    if (device.wait.kind === 'doorbell') device.wait.attach(this.options.doorbellId);
+    if (this.rx) {
+      const ring = FrameRing.attach(config.rxRing);
+      this.rx.addInterface(config.index, device, ring);
+    }
+    if (this.tx) {
+      const ring = FrameRing.attach(config.txRing);
+      ring.setConsumerDoorbell(this.options.doorbellId);
+      this.tx.addInterface(config.index, device, ring);
+    }
+    this.devices.set(config.index, [device]);
+    return { name: device.name, mtu: device.mtu, mac: device.mac, needsArp: device.needsArp, offloads: device.offloads };
+  }
+
+  attachInterface(config: ProtocolInterfaceConfig, now: number): void {
+    this.proto?.attachInterface(config, now);
+  }
+
+  detachInterface(index: number): void {
+    if (this.proto) {
+      try {
+        this.proto.detachInterface(index);
+      } catch {
+        // not attached to the protocol stage (a failed attach): the devices below still close
+      }
+    }
+    this.rx?.removeInterface(index);
+    this.tx?.removeInterface(index);
+    for (const d of this.devices.get(index) ?? []) d.close();
+    this.devices.delete(index);
+  }
+
+  runOnce(now: number): number {
+    let work = 0;
+    for (const s of this.stages) work += s.poll(now);
+    return work;
+  }
+
+  pollAt(now: number): number {
+    let at = Infinity;
+    for (const s of this.stages) at = Math.min(at, s.pollAt(now));
+    return at;
+  }
+
+  counters(): Record<string, StageCounters> {
+    const out: Record<string, StageCounters> = {};
+    if (this.rx) out.rx = this.rx.counters();
+    if (this.proto) out.proto = this.proto.counters();
+    if (this.tx) out.tx = this.tx.counters();
+    return out;
+  }
+
+  /**
+   * The worker's loop: work while there is work, spin briefly when idle, then sleep on the doorbell until the next
+   * timer. It returns to the event loop after every sleep and every few ms of work, so control messages (comlink)
+   * get through; the control side rings the doorbell after posting one.
+   */
+  runLoop(now: () => number, maxSleepMs = 50): void {
+    const { doorbells, doorbellId, spinMicros } = this.options;
+    const step = (): void => {
+      if (this.stopped) return;
+      const sliceEnd = now() + 2;
+      for (;;) {
+        let t = now();
+        if (this.runOnce(t) > 0) {
+          if (t > sliceEnd) break;
+          continue;
+        }
+        const spinEnd = t + spinMicros / 1000;
+        let found = false;
+        while ((t = now()) < spinEnd) {
+          if (this.runOnce(t) > 0) {
+            found = true;
+            break;
+          }
+        }
+        if (found) continue;
+        const seq = doorbells.prepareSleep(doorbellId);
+        if (this.runOnce(t) === 0) {
+          const timeout = Math.max(0, Math.min(this.pollAt(t) - t, maxSleepMs));
+          if (timeout > 0) doorbells.wait(doorbellId, seq, timeout);
+        }
+        doorbells.finishSleep(doorbellId);
+        break;
+      }
+      setImmediate(step);
+    };
+    setImmediate(step);
+  }
+
+  close(): void {
+    this.stopped = true;
+    for (const index of [...this.devices.keys()]) this.detachInterface(index);
+    for (const s of this.stages) s.close();
+  }
+}
