@@ -309,29 +309,32 @@ describeWithTestbed('packet and tap links against the Linux kernel', () => {
     }
   });
 
-  it('tap: the same exchange with the kernel through its TAP device', async () => {
-    const { namespaces, tap } = bed();
-    if (!tap) throw new Error('the bed was asked for a TAP device');
-    const stackIp = parseIpv4Address(tap.stackIp);
-    const spec: TapLinkSpec = { driver: 'tap', name: tap.ifName, netns: namespaces.peer };
-    const device = await tapDriver.create(spec, 'both');
-    const ring = FrameRing.create(1 << 20);
-    try {
-      const kernelMac = requireNative('the test').interfaceInfo(tap.ifName, netnsPath(namespaces.peer)).mac;
-      expect(device.mac).toBe(tapPeerMac(kernelMac));
-      await flushNeighbours(namespaces.peer, tap.ifName);
-      const pinging = ping(namespaces.peer, tap.stackIp);
-      const { matched } = await receiveUntil(device, ring, (f) => isArpRequestFor(f, stackIp), 5_000);
-      expect(readMac(matched[0].bytes, 22)).toBe(kernelMac);
-      expect(u32(matched[0].bytes, 28)).toBe(parseIpv4Address(tap.peerIp));
-      transmitFrames(device, [arpFrame(2, kernelMac, device.mac, stackIp, kernelMac, parseIpv4Address(tap.peerIp))]);
-      await receiveUntil(device, ring, (f) => isEchoRequestTo(f, device.mac, stackIp), 5_000);
-      expect(await peerNeighbour(namespaces.peer, tap.ifName, tap.stackIp)).toContain(`lladdr ${formatMac(device.mac)}`);
-      await pinging;
-    } finally {
-      device.close();
-    }
-  });
+  for (const vnetHdr of [false, true]) {
+    it(`tap${vnetHdr ? ' with vnet headers' : ''}: the same exchange with the kernel through its TAP device`, async () => {
+      const { namespaces, tap } = bed();
+      if (!tap) throw new Error('the bed was asked for a TAP device');
+      const stackIp = parseIpv4Address(tap.stackIp);
+      const spec: TapLinkSpec = { driver: 'tap', name: tap.ifName, netns: namespaces.peer, vnetHdr };
+      const device = await tapDriver.create(spec, 'both');
+      const ring = FrameRing.create(1 << 20);
+      try {
+        const kernelMac = requireNative('the test').interfaceInfo(tap.ifName, netnsPath(namespaces.peer)).mac;
+        expect(device.mac).toBe(tapPeerMac(kernelMac));
+        await flushNeighbours(namespaces.peer, tap.ifName);
+        const pinging = ping(namespaces.peer, tap.stackIp);
+        const { matched } = await receiveUntil(device, ring, (f) => isArpRequestFor(f, stackIp), 5_000);
+        expect(readMac(matched[0].bytes, 22)).toBe(kernelMac);
+        expect(u32(matched[0].bytes, 28)).toBe(parseIpv4Address(tap.peerIp));
+        transmitFrames(device, [arpFrame(2, kernelMac, device.mac, stackIp, kernelMac, parseIpv4Address(tap.peerIp))]);
+        await receiveUntil(device, ring, (f) => isEchoRequestTo(f, device.mac, stackIp), 5_000);
+        expect(await peerNeighbour(namespaces.peer, tap.ifName, tap.stackIp)).toContain(`lladdr ${formatMac(device.mac)}`);
+        expect(device.offloads.tso).toBe(vnetHdr);
+        await pinging;
+      } finally {
+        device.close();
+      }
+    });
+  }
 
   it('packet in worker threads: one receives, one transmits, each opening its socket in the bed from its own thread', async () => {
     const { namespaces, stackLink } = bed();
