@@ -2,21 +2,30 @@ import type { LinkDevice, LinkRole, LinkSpec } from './device.js';
 import { FaultInjector, hasFaults, type FaultOptions } from './fault-injector.js';
 import { loopbackDriver } from './loopback.js';
 import { memoryDriver } from './memory.js';
+import { packetDriver } from './packet.js';
 import { PcapWriter } from './pcap-writer.js';
 import { createLinkDevice, registerLinkDriver } from './registry.js';
+import { tapDriver } from './tap.js';
 
 export * from './device.js';
 export * from './fault-injector.js';
 export * from './link-name.js';
 export * from './loopback.js';
 export * from './memory.js';
+export * from './native.js';
+export * from './native-device.js';
+export * from './packet.js';
 export * from './pcap-writer.js';
 export * from './prng.js';
 export * from './registry.js';
 export * from './ring-device.js';
+export * from './tap.js';
 
 registerLinkDriver(memoryDriver);
 registerLinkDriver(loopbackDriver);
+// The addon loads only when one of these creates a device; without it they say why they are unavailable.
+registerLinkDriver(packetDriver);
+registerLinkDriver(tapDriver);
 
 /** Wrappers any link may ask for in its spec: a capture file and impairments. */
 export interface LinkWrapperOptions {
