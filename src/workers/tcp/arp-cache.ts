@@ -33,9 +33,22 @@ export interface ArpCounters {
   resolutionFailures: number;
 }
 
+/** Counters plus a snapshot of how many entries each interface holds, keyed `entries.if<index>` (stats). */
+export type ArpCounterSnapshot = Readonly<ArpCounters> & Readonly<Record<string, number>>;
+
 export class ArpCache {
   private readonly entries = new Map<number, Entry>();
-  readonly counters: ArpCounters = { pendingDropped: 0, resolutionFailures: 0 };
+  private readonly counts: ArpCounters = { pendingDropped: 0, resolutionFailures: 0 };
+
+  /**
+   * A fresh snapshot: the counters and the entries per interface, so a detached interface is seen to take its
+   * entries with it (NetBSD's loadable devices: neighbours follow the interface).
+   */
+  get counters(): ArpCounterSnapshot {
+    const out: Record<string, number> = { ...this.counts };
+    for (const e of this.entries.values()) out[`entries.if${e.ifIndex}`] = (out[`entries.if${e.ifIndex}`] ?? 0) + 1;
+    return out as ArpCounterSnapshot;
+  }
 
   /** The MAC of `ip` if known and fresh, else -1. */
   lookup(ip: number, now: number): number {
@@ -84,7 +97,7 @@ export class ArpCache {
     }
     while (e.pending.length > 0 && e.pendingBytes + packet.packet.length > ARP_MAX_PENDING_BYTES) {
       e.pendingBytes -= e.pending.shift()!.packet.length;
-      this.counters.pendingDropped++;
+      this.counts.pendingDropped++;
     }
     e.pending.push(packet);
     e.pendingBytes += packet.packet.length;
@@ -119,7 +132,7 @@ export class ArpCache {
       if (e.nextRequestAt > now) continue;
       if (e.requestsSent >= ARP_MAX_REQUESTS) {
         this.entries.delete(ip);
-        this.counters.resolutionFailures++;
+        this.counts.resolutionFailures++;
         fail(ip, e.pending);
         continue;
       }
