@@ -24,7 +24,7 @@ export class AppChannelClient implements InlinePump {
   private readonly backlog: CommandWriter[] = [];
   private readonly record = createAppRecord();
   private publishScheduled = false;
-  private closed = false;
+  private isClosed = false;
   private nextId = 1;
 
   constructor(
@@ -36,6 +36,10 @@ export class AppChannelClient implements InlinePump {
   ) {
     this.events.setConsumerDoorbell(doorbellId);
     this.commands.setProducerDoorbell(doorbellId);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
   }
 
   allocateId(): number {
@@ -56,7 +60,7 @@ export class AppChannelClient implements InlinePump {
 
   /** Queues a command; it reaches the protocol stage at the end of this tick (one publish per batch). */
   send(write: CommandWriter): void {
-    if (this.closed) throw new Error('the stack is closed');
+    if (this.isClosed) throw new Error('the stack is closed');
     if (this.backlog.length > 0 || !write(this.commands)) this.backlog.push(write);
     if (!this.publishScheduled) {
       this.publishScheduled = true;
@@ -99,7 +103,7 @@ export class AppChannelClient implements InlinePump {
   /** Worker layouts: wait for events on the main thread without blocking it. */
   async pump(): Promise<void> {
     const { doorbells, doorbellId } = this;
-    while (!this.closed) {
+    while (!this.isClosed) {
       this.drain();
       const seq = doorbells.prepareSleep(doorbellId);
       try {
@@ -112,7 +116,7 @@ export class AppChannelClient implements InlinePump {
   }
 
   close(): void {
-    this.closed = true;
+    this.isClosed = true;
     this.doorbells.ring(this.doorbellId);
   }
 }

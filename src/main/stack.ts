@@ -10,6 +10,9 @@ import { errnoError } from './errors.js';
 import { InlineScheduler } from './inline-scheduler.js';
 import { InlineStageHost, WorkerStageHost, type StageHostHandle } from './stage-hosts.js';
 import { UdpSocket } from './udp-socket.js';
+import { DEFAULT_SOCKET_BUFFER_BYTES, SocketSlotPool } from './socket-slots.js';
+import { TcpSocket, type TcpConnectOptions } from './tcp-socket.js';
+import { TcpServer } from './tcp-server.js';
 
 /**
  * Where the stages run. On 2 cores, spinning stages starve each other (docs/PERFORMANCE.md has the measurements
@@ -46,6 +49,8 @@ export interface StackOptions {
   readonly pcap?: string;
   /** How long idle stage workers poll before sleeping (µs). */
   readonly spinMicros?: number;
+  /** Size of each TCP socket's send and receive ring (a power of two; default 256 KiB). */
+  readonly socketBufferBytes?: number;
 }
 
 export interface PingOptions {
@@ -135,6 +140,7 @@ export class Stack {
   private closed = false;
   private readonly pumpDone: Promise<void> | null;
   private nextPingId = 1;
+  private readonly pool: SocketSlotPool;
 
   private constructor(
     readonly layout: StackLayout,
@@ -143,7 +149,9 @@ export class Stack {
     private readonly channel: AppChannelClient,
     private readonly scheduler: InlineScheduler | null,
     private readonly mainDoorbell: number,
+    socketBufferBytes: number,
   ) {
+    this.pool = new SocketSlotPool(channel, (first, buffers) => this.protoHost().attachSocketSlots(channel.id, first, buffers), socketBufferBytes);
     this.udp = {
       bind: (port = 0, address = '0.0.0.0') => new UdpSocket(this.channel).bind(port, address),
     };
@@ -168,7 +176,11 @@ export class Stack {
     );
     const mainDoorbell = doorbells.allocate();
     const channel = new AppChannelClient(++channelsMade, doorbells, mainDoorbell, () => scheduler?.kick());
-    const stack = new Stack(layout, clock, hosts, channel, scheduler, mainDoorbell);
+    const bufferBytes = options.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER_BYTES;
+    if (!Number.isInteger(bufferBytes) || bufferBytes < 4096 || (bufferBytes & (bufferBytes - 1)) !== 0) {
+      throw new RangeError(`socketBufferBytes must be a power of two ≥ 4096, got ${String(bufferBytes)}`);
+    }
+    const stack = new Stack(layout, clock, hosts, channel, scheduler, mainDoorbell, bufferBytes);
     try {
       await stack.protoHost().attachAppChannel(channel.id, channel.commands.buffer as SharedArrayBuffer, channel.events.buffer as SharedArrayBuffer);
       const loopbackRing = FrameRing.create(LOOPBACK_RING_BYTES).buffer as SharedArrayBuffer;
@@ -246,6 +258,28 @@ export class Stack {
   /** The stack's primary address (first non-loopback interface). */
   get address(): string {
     return [...this.interfaces.values()].find((i) => i.info.index !== 0)?.info.address ?? '127.0.0.1';
+  }
+
+  /**
+   * Opens a TCP connection, like net.connect: returns the socket at once; 'connect' follows, or 'error' with
+   * ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ...
+   */
+  connect(options: TcpConnectOptions | number, host?: string, connectListener?: () => void): TcpSocket {
+    this.assertOpen();
+    const o: TcpConnectOptions = typeof options === 'number' ? { port: options, host: host ?? '127.0.0.1' } : options;
+    const socket = new TcpSocket({ channel: this.channel, pool: this.pool }, o.allowHalfOpen ?? false);
+    socket.startConnect(o);
+    const listener = typeof host === 'function' ? (host as () => void) : connectListener;
+    if (listener) socket.once('connect', listener);
+    return socket;
+  }
+
+  /** A TCP server on this stack, like net.createServer. */
+  createServer(options?: { allowHalfOpen?: boolean } | ((socket: TcpSocket) => void), onConnection?: (socket: TcpSocket) => void): TcpServer {
+    this.assertOpen();
+    const o = typeof options === 'object' ? options : {};
+    const handler = typeof options === 'function' ? options : onConnection;
+    return new TcpServer({ channel: this.channel, pool: this.pool }, handler, o.allowHalfOpen ?? false);
   }
 
   /** Sends ICMP echo requests; resolves with the round-trip times (ms) of the replies that came back. */

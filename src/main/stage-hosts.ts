@@ -20,6 +20,7 @@ export interface StageHostHandle {
   setGateway(gateway: number): Promise<void>;
   attachAppChannel(id: number, commands: SharedArrayBuffer, events: SharedArrayBuffer): Promise<void>;
   detachAppChannel(id: number): Promise<void>;
+  attachSocketSlots(channelId: number, firstSlot: number, buffers: [SharedArrayBuffer, SharedArrayBuffer][]): Promise<void>;
   counters(): Promise<Record<string, StageCounters>>;
   close(): Promise<void>;
 }
@@ -77,6 +78,10 @@ export class WorkerStageHost implements StageHostHandle {
 
   detachAppChannel(id: number): Promise<void> {
     return this.call(this.api.detachAppChannel(id));
+  }
+
+  attachSocketSlots(channelId: number, firstSlot: number, buffers: [SharedArrayBuffer, SharedArrayBuffer][]): Promise<void> {
+    return this.call(this.api.attachSocketSlots(channelId, firstSlot, buffers));
   }
 
   counters(): Promise<Record<string, StageCounters>> {
@@ -137,6 +142,10 @@ export class InlineStageHost implements StageHostHandle {
 
   detachAppChannel(id: number): Promise<void> {
     return this.done(this.host.proto?.detachAppChannel(id));
+  }
+
+  attachSocketSlots(channelId: number, firstSlot: number, buffers: [SharedArrayBuffer, SharedArrayBuffer][]): Promise<void> {
+    return this.done(this.host.proto?.attachSocketSlots(channelId, firstSlot, buffers));
   }
 
   counters(): Promise<Record<string, StageCounters>> {

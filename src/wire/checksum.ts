@@ -211,6 +211,15 @@ export function checksumAdd(bytes: Uint8Array, offset: number, len: number, sum:
   return sum + acc;
 }
 
+/**
+ * Makes the partial sum of a region that begins at an odd offset of the checksummed data addable to the sum of
+ * what precedes it: one's-complement sums are byte-order independent, so swapping the folded sum's bytes moves it
+ * by one byte (RFC 1071 §2(B)). For data split in two spans, the first of odd length (a ring's wrap point).
+ */
+export function checksumSwapBytes(sum: number): number {
+  return swap16(fold16(sum));
+}
+
 /** Folds a partial sum and complements it: the 16-bit value to store in a checksum field. A region whose stored
  *  checksum is correct sums (with the field included) to a value for which this returns 0. */
 export function checksumFold(sum: number): number {

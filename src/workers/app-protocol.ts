@@ -22,6 +22,31 @@ export const AppCommand = {
   UdpClose: 3,
   UdpConnect: 4,
   Ping: 5,
+  /** Socket buffers for TCP live in slots the app registered through the control plane; `id` is the slot. */
+  TcpConnect: 10, // id slot, address/port remote, extra local port (0 = any), value TcpSocketFlags
+  TcpListen: 11, // id listener, address local (0 = any), port, value backlog
+  TcpUnlisten: 12, // id listener
+  TcpProvideSlot: 13, // id slot: the protocol stage may use it for a connection it accepts
+  TcpWritten: 14, // id slot: the app wrote into the send ring
+  TcpRead: 15, // id slot: the app read from the receive ring (the window may open)
+  TcpShutdown: 16, // id slot: FIN after what was written (half-close)
+  TcpAbort: 17, // id slot: RST (resetAndDestroy())
+  TcpClose: 20, // id slot: close both ways — FIN, or RST if received bytes were left unread (destroy())
+  TcpSetOption: 18, // id slot, extra TcpOption, value
+  TcpInfo: 19, // id slot: answer with a TcpInfo event (JSON)
+  // 20: TcpClose, above
+} as const;
+
+export const TcpSocketFlags = {
+  NoDelay: 1,
+  KeepAlive: 2,
+  Cubic: 4,
+} as const;
+
+export const TcpOption = {
+  NoDelay: 1,
+  /** value: idle time in ms, 0 = off */
+  KeepAlive: 2,
 } as const;
 
 export const AppEvent = {
@@ -30,6 +55,15 @@ export const AppEvent = {
   UdpError: 3,
   PingReply: 4,
   PingError: 5,
+  TcpConnected: 10, // id slot, address/port local
+  TcpIncoming: 11, // id listener, address/port remote, extra local port, value slot, data u32 local address
+  TcpReadable: 12, // id slot
+  TcpWritable: 13, // id slot
+  TcpRemoteEof: 14, // id slot
+  TcpError: 15, // id slot, value AppError
+  TcpClosed: 16, // id slot: the stage no longer touches the slot's rings
+  TcpListening: 17, // id listener, value AppError
+  TcpInfo: 18, // id slot, data JSON
 } as const;
 
 /** Error codes on the rings; the app turns them back into Node's `code` strings. */
@@ -44,6 +78,10 @@ export const AppError = {
   EADDRNOTAVAIL: 7,
   EINVAL: 8,
   ETIMEDOUT: 9,
+  ECONNRESET: 10,
+  ECONNABORTED: 11,
+  EPIPE: 12,
+  ENOTCONN: 13,
 } as const;
 
 const errorNames: string[] = [];

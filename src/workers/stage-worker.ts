@@ -32,6 +32,8 @@ const api = {
   attachAppChannel: (id: number, commands: SharedArrayBuffer, events: SharedArrayBuffer) =>
     host.proto?.attachAppChannel(id, commands, events),
   detachAppChannel: (id: number) => host.proto?.detachAppChannel(id),
+  attachSocketSlots: (channelId: number, firstSlot: number, buffers: [SharedArrayBuffer, SharedArrayBuffer][]) =>
+    host.proto?.attachSocketSlots(channelId, firstSlot, buffers),
   counters: () => host.counters(),
   stop: () => host.close(),
 };

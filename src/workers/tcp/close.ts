@@ -35,7 +35,10 @@ export function shutdownSend(engine: TcpEngine, conn: TcpConnection, now: number
  */
 export function closeConnection(engine: TcpEngine, conn: TcpConnection, now: number): void {
   conn.appClosed = true;
-  if (conn.receiveBuffer !== null && conn.receiveBuffer.readableBytes() > 0) {
+  // We produce into the receive ring: what the app left unread is what is not free (readableBytes() belongs to
+  // the consumer's side of the ring).
+  const rb = conn.receiveBuffer;
+  if (rb !== null && rb.capacity - rb.writableBytes() > 0) {
     abortConnection(engine, conn, now, null, true, false);
     return;
   }

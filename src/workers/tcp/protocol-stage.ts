@@ -5,7 +5,8 @@ import {
   IPV4_HEADER_BYTES, IcmpUnreachableCode, UDP_HEADER_BYTES, copyWithChecksum, createArpRepr, createEthernetRepr,
   createIcmpRepr, createIpv4Repr, createUdpRepr, emitArp, emitEthernet, emitIcmpEcho, emitIcmpError, emitIpv4,
   emitUdpSummed, isIcmpError, parseArp, parseEthernet, parseIcmp, parseIpv4, parseUdp, pseudoHeaderSum, readU16,
-  DROP_REASON_COUNT, dropReasonName,
+  DROP_REASON_COUNT, dropReasonName, checksumSwapBytes, createTcpRepr, emitTcpHeader, finishTcpChecksumSummed,
+  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES,
 } from '../../wire/index.js';
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
@@ -14,6 +15,8 @@ import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, type Stage, type Sta
 import { ArpCache, type PendingPacket } from './arp-cache.js';
 import { Reassembler } from './reassembly.js';
 import { RouteTable, maskOf, type RouteResult } from './route-table.js';
+import { TcpSocketLayer, type SocketLayerHost } from './socket-layer.js';
+import type { TcpConfig, TcpSegmentOut } from './types.js';
 
 /** An interface as the protocol stage needs it: addresses, link facts and its two rings. */
 export interface ProtocolInterfaceConfig {
@@ -77,7 +80,7 @@ const ICMP_QUOTE_MAX = 576 - IPV4_HEADER_BYTES - 8;
  * application channels. One `poll` is mTCP's loop body: receive a batch per interface → process → timers →
  * application commands → publish output. Time is passed in; nothing here reads a clock.
  */
-export class ProtocolStage implements Stage {
+export class ProtocolStage implements Stage, SocketLayerHost {
   private readonly interfaces = new Map<number, Interface>();
   private readonly channels = new Map<number, AppChannel>();
   private readonly routes = new RouteTable();
@@ -97,7 +100,7 @@ export class ProtocolStage implements Stage {
     framesIn: 0, arpIn: 0, arpRequestsOut: 0, arpRepliesOut: 0, ipIn: 0, ipNotForUs: 0, ipDelivered: 0, ipOut: 0,
     fragmentsOut: 0, noRoute: 0, arpFailures: 0, txRingFull: 0, icmpIn: 0, icmpEchoRepliesOut: 0, icmpErrorsOut: 0,
     icmpRateLimited: 0, udpIn: 0, udpNoPort: 0, udpDelivered: 0, udpReceiveBufferErrors: 0, udpOut: 0,
-    tcpIn: 0, commands: 0, unknownCommands: 0,
+    tcpIn: 0, commands: 0, unknownCommands: 0, eventRingFull: 0,
   };
   // Reused parse results: nothing is allocated per packet on the fast path.
   private readonly eth = createEthernetRepr();
@@ -107,11 +110,17 @@ export class ProtocolStage implements Stage {
   private readonly arpRepr = createArpRepr();
   private readonly record = createAppRecord();
   private readonly route: RouteResult = { ifIndex: -1, nextHop: 0 };
+  private readonly tcpRepr = createTcpRepr();
+  private readonly spans = new Int32Array(4);
+  private readonly tcp: TcpSocketLayer;
+  private now = 0;
   // The packet being built by beginIp/finishIp.
   private readonly scratch = new Uint8Array(ETHERNET_HEADER_BYTES + 65535 + 8);
   private out = { bytes: this.scratch as Uint8Array, frame: 0, iface: null as Interface | null, nextHop: 0, mac: -1, direct: false, ipLength: 0, src: 0, error: 0 };
 
-  constructor(private readonly doorbellId: number) {}
+  constructor(private readonly doorbellId: number, tcpConfig: Partial<TcpConfig> = {}) {
+    this.tcp = new TcpSocketLayer(this, tcpConfig);
+  }
 
   // ───────────────────────── control plane ─────────────────────────
 
@@ -170,23 +179,35 @@ export class ProtocolStage implements Stage {
     const channel = this.channels.get(id);
     if (!channel) return;
     this.channels.delete(id);
+    this.tcp.detachChannel(channel);
     for (const s of [...this.udpById.values()]) if (s.channel === channel) this.closeUdp(s);
+  }
+
+  /** Registers socket-buffer slots (pairs of byte rings: send, receive) of an application channel for TCP. */
+  attachSocketSlots(channelId: number, firstSlot: number, buffers: readonly (readonly [SharedArrayBuffer, SharedArrayBuffer])[]): void {
+    const channel = this.channels.get(channelId);
+    if (!channel) throw new Error(`no app channel ${channelId}`);
+    this.tcp.attachSlots(channel, firstSlot, buffers);
   }
 
   // ───────────────────────── the loop body ─────────────────────────
 
   poll(now: number): number {
+    this.now = now;
+    this.tcp.now = now;
     let work = 0;
     for (const iface of this.interfaces.values()) work += this.receiveBatch(iface, now);
     if (this.arp.nextTimer() <= now) this.runArpTimers(now);
     if (this.reassembler.nextTimer() <= now) this.reassembler.onTimers(now);
+    if (this.tcp.pollAt() <= now && this.outputHasRoom()) this.tcp.onTimers(now);
     for (const channel of this.channels.values()) work += this.commandBatch(channel, now);
+    this.tcp.flushNotices();
     this.publish();
     return work;
   }
 
   pollAt(): number {
-    return Math.min(this.arp.nextTimer(), this.reassembler.nextTimer());
+    return Math.min(this.arp.nextTimer(), this.reassembler.nextTimer(), this.tcp.pollAt());
   }
 
   /** Output rings have room for what one more input may produce (backpressure instead of loss). */
@@ -320,9 +341,13 @@ export class ProtocolStage implements Stage {
         return this.handleUdp(iface, b, csumValid, now);
       case IPPROTO_ICMP:
         return this.handleIcmp(iface, b, now);
-      case IPPROTO_TCP:
+      case IPPROTO_TCP: {
         this.c.tcpIn++;
-        return; // TCP lands with its own issue; until then segments are counted and dropped
+        const pseudo = csumValid ? -1 : pseudoHeaderSum(ip.src, ip.dst, IPPROTO_TCP, ip.payloadLength);
+        const rt = parseTcp(b, ip.payloadOffset, ip.payloadLength, this.tcpRepr, pseudo);
+        if (rt !== DropReason.Ok) return this.drop(rt);
+        return this.tcp.input(now, ip.src, ip.dst, this.tcpRepr, b);
+      }
       default:
         this.drop(DropReason.UnknownProtocol);
         this.sendIcmpError(b, ICMP_DEST_UNREACHABLE, IcmpUnreachableCode.Protocol, now);
@@ -520,7 +545,7 @@ export class ProtocolStage implements Stage {
    * if it cannot be sent. The packet is built in place in the tx ring when its next hop is resolved and it fits
    * the MTU; otherwise in a scratch buffer that `finishIp` fragments or queues for ARP.
    */
-  private beginIp(dst: number, protocol: number, l4Length: number, src: number, now: number): number {
+  private beginIp(dst: number, protocol: number, l4Length: number, src: number, now: number, dontFragment = false): number {
     const out = this.out;
     out.error = 0;
     const route = this.route;
@@ -562,7 +587,7 @@ export class ProtocolStage implements Stage {
     const ipFields = this.ipFields;
     ipFields.totalLength = ipLength;
     ipFields.id = this.ipId;
-    ipFields.dontFragment = false;
+    ipFields.dontFragment = dontFragment;
     ipFields.moreFragments = false;
     ipFields.fragmentOffset = 0;
     ipFields.protocol = protocol;
@@ -662,7 +687,57 @@ export class ProtocolStage implements Stage {
 
   private emitEvent(channel: AppChannel, op: number, id: number, address: number, port: number, extra: number, value: number): void {
     if (pushAppRecord(channel.events, op, id, address, port, extra, value)) channel.eventsPending = true;
-    else this.c.udpReceiveBufferErrors++;
+    else this.c.eventRingFull++;
+  }
+
+  // ───────────────────────── SocketLayerHost (TCP) ─────────────────────────
+
+  emit(channel: AppChannel, op: number, id: number, address: number, port: number, extra: number, value: number, data?: Uint8Array): void {
+    if (!data) return this.emitEvent(channel, op, id, address, port, extra, value);
+    const at = beginAppRecord(channel.events, data.length, id, address, port, extra, value);
+    if (at < 0) {
+      this.c.eventRingFull++;
+      return;
+    }
+    channel.events.bytes.set(data, at);
+    commitAppRecord(channel.events, op, data.length);
+    channel.eventsPending = true;
+  }
+
+  routeTo(dst: number): { source: number; mtu: number } | null {
+    if (!this.routes.lookup(dst, this.route)) return null;
+    const iface = this.interfaces.get(this.route.ifIndex);
+    if (!iface) return null;
+    const source = iface.needsArp ? iface.address : dst; // through loopback we talk to ourselves, from ourselves
+    return { source, mtu: iface.mtu };
+  }
+
+  /** Builds one TCP segment: headers in place, payload copied from the send ring with the checksum summed on the way. */
+  sendTcpSegment(seg: TcpSegmentOut): boolean {
+    const headerLength = TCP_HEADER_BYTES + tcpOptionsLength(seg);
+    const length = headerLength + seg.payloadLength;
+    const l4 = this.beginIp(seg.dstAddr, IPPROTO_TCP, length, seg.srcAddr, this.now, true);
+    if (l4 < 0) return this.out.error !== AppError.ENOBUFS; // no route: the segment is lost, as on a wire; full: retry
+    const out = this.out.bytes;
+    emitTcpHeader(out, l4, seg);
+    let sum = pseudoHeaderSum(seg.srcAddr, seg.dstAddr, IPPROTO_TCP, length);
+    const ring = seg.payloadRing;
+    if (ring && seg.payloadLength > 0) {
+      const spans = this.spans;
+      const n = ring.spans(seg.payloadFromHead, seg.payloadLength, spans);
+      let at = l4 + headerLength;
+      sum = copyWithChecksum(ring.bytes, spans[0], out, at, spans[1], sum);
+      if (n === 2) {
+        at += spans[1];
+        // A second span that starts at an odd offset of the payload is summed on its own and byte-swapped.
+        sum = (spans[1] & 1) === 0
+          ? copyWithChecksum(ring.bytes, spans[2], out, at, spans[3], sum)
+          : sum + checksumSwapBytes(copyWithChecksum(ring.bytes, spans[2], out, at, spans[3], 0));
+      }
+    }
+    finishTcpChecksumSummed(out, l4, headerLength, sum);
+    this.finishIp(ORIGIN_NONE, this.now);
+    return true;
   }
 
   private commandBatch(channel: AppChannel, now: number): number {
@@ -696,7 +771,8 @@ export class ProtocolStage implements Stage {
           this.sendPing(channel, rec.id, rec.address, rec.extra, rec.value, now);
           break;
         default:
-          this.c.unknownCommands++;
+          if (rec.op >= AppCommand.TcpConnect && rec.op <= AppCommand.TcpClose) this.tcp.command(channel, rec, now);
+          else this.c.unknownCommands++;
       }
       commands.next();
       n++;
@@ -738,7 +814,7 @@ export class ProtocolStage implements Stage {
   }
 
   counters(): StageCounters {
-    const out: StageCounters = { ...this.c, arpEntries: this.arp.size(), reassemblyInProgress: this.reassembler.inProgress() };
+    const out: StageCounters = { ...this.c, ...this.tcp.counters(), arpEntries: this.arp.size(), reassemblyInProgress: this.reassembler.inProgress() };
     for (const [k, v] of Object.entries(this.arp.counters)) out[`arp${k[0].toUpperCase()}${k.slice(1)}`] = v;
     for (const [k, v] of Object.entries(this.reassembler.counters)) out[`reassembly${k[0].toUpperCase()}${k.slice(1)}`] = v;
     for (let i = 1; i < this.drops.length; i++) if (this.drops[i]) out[`drop${dropReasonName(i)}`] = this.drops[i];

@@ -1,0 +1,92 @@
+import { ByteRing } from '../shared-ring/index.js';
+import { AppCommand, pushAppRecord } from '../workers/app-protocol.js';
+import type { AppChannelClient } from './app-channel.js';
+
+export const DEFAULT_SOCKET_BUFFER_BYTES = 256 * 1024;
+const GROW_BY = 32;
+/** Slots lent to the protocol stage for connections it accepts, while any server listens. */
+const ACCEPT_RESERVE = 16;
+
+/**
+ * The TCP socket buffers of one application channel: slots of two byte rings (send, receive) in
+ * SharedArrayBuffers, registered with the protocol stage in batches through the control plane, so opening a
+ * connection costs no round trip. A slot is free (ours), lent (the stage may use it for an accepted connection), or
+ * in use by one socket until the stage says the connection is closed.
+ */
+export class SocketSlotPool {
+  private readonly send: ByteRing[] = [];
+  private readonly receive: ByteRing[] = [];
+  private readonly free: number[] = [];
+  private lent = 0;
+  private growing: Promise<void> | null = null;
+  private listeners = 0;
+
+  constructor(
+    private readonly channel: AppChannelClient,
+    private readonly register: (firstSlot: number, buffers: [SharedArrayBuffer, SharedArrayBuffer][]) => Promise<void>,
+    readonly bufferBytes = DEFAULT_SOCKET_BUFFER_BYTES,
+  ) {}
+
+  rings(slot: number): { send: ByteRing; receive: ByteRing } {
+    return { send: this.send[slot], receive: this.receive[slot] };
+  }
+
+  /** A free slot, registering more with the stage when none is left. */
+  async acquire(): Promise<number> {
+    while (this.free.length === 0) await this.grow();
+    return this.free.pop()!;
+  }
+
+  private grow(): Promise<void> {
+    this.growing ??= (async () => {
+      const first = this.send.length;
+      const buffers: [SharedArrayBuffer, SharedArrayBuffer][] = [];
+      for (let i = 0; i < GROW_BY; i++) {
+        const s = ByteRing.create(this.bufferBytes);
+        const r = ByteRing.create(this.bufferBytes);
+        this.send.push(s);
+        this.receive.push(r);
+        buffers.push([s.buffer as SharedArrayBuffer, r.buffer as SharedArrayBuffer]);
+      }
+      await this.register(first, buffers);
+      for (let i = GROW_BY - 1; i >= 0; i--) this.free.push(first + i);
+    })().finally(() => {
+      this.growing = null;
+    });
+    return this.growing;
+  }
+
+  /** The stage closed the connection in `slot`: it touches its rings no more. Empties them for the next user. */
+  release(slot: number): void {
+    const r = this.receive[slot];
+    r.advanceHead(r.readableBytes()); // unread bytes of a connection nobody reads any more
+    this.free.push(slot);
+    this.topUpReserve();
+  }
+
+  /** A lent slot now carries an accepted connection. */
+  takeLent(): void {
+    this.lent--;
+    this.topUpReserve();
+  }
+
+  listenerAdded(): void {
+    this.listeners++;
+    this.topUpReserve();
+  }
+
+  listenerRemoved(): void {
+    this.listeners--;
+  }
+
+  /** Keeps ACCEPT_RESERVE slots lent to the stage while a server listens, so accepts never wait for us. */
+  private topUpReserve(): void {
+    if (this.listeners <= 0) return;
+    while (this.lent < ACCEPT_RESERVE && this.free.length > 0) {
+      const slot = this.free.pop()!;
+      this.lent++;
+      this.channel.send((ring) => pushAppRecord(ring, AppCommand.TcpProvideSlot, slot, 0, 0, 0, 0));
+    }
+    if (this.lent < ACCEPT_RESERVE && !this.growing) void this.grow().then(() => this.topUpReserve());
+  }
+}

@@ -1,0 +1,446 @@
+import { Duplex } from 'node:stream';
+import type { ByteRing } from '../shared-ring/index.js';
+import { formatIpv4Address, parseIpv4Address } from '../wire/index.js';
+import {
+  AppCommand, AppEvent, TcpOption, TcpSocketFlags, appErrorName, pushAppRecord, type AppRecord,
+} from '../workers/app-protocol.js';
+import type { AppChannelClient } from './app-channel.js';
+import { errnoError, type ErrnoLikeError } from './errors.js';
+import type { SocketSlotPool } from './socket-slots.js';
+
+/** A TCP_INFO-like view of a connection. */
+export interface TcpInfo {
+  state: string;
+  congestion: string;
+  rttMs: number;
+  rttVarMs: number;
+  minRttMs: number;
+  rtoMs: number;
+  cwnd: number;
+  ssthresh: number;
+  sndMss: number;
+  rcvMss: number;
+  sndWnd: number;
+  rcvWnd: number;
+  unackedBytes: number;
+  retransmits: number;
+  timeouts: number;
+  fastRecoveries: number;
+  segmentsOut: number;
+  segmentsIn: number;
+  bytesAcked: number;
+  bytesReceived: number;
+  windowScaling: boolean;
+  timestamps: boolean;
+  sack: boolean;
+  inRecovery: boolean;
+}
+
+export interface TcpConnectOptions {
+  host: string;
+  port: number;
+  localPort?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** Congestion control: 'newreno' (default) or 'cubic'. */
+  congestion?: 'newreno' | 'cubic';
+  /** Idle timeout in ms: 'timeout' is emitted, as net.Socket's setTimeout. */
+  timeout?: number;
+  /** Keep the writable side open after the peer's FIN (default false, as net.Socket). */
+  allowHalfOpen?: boolean;
+}
+
+export type SocketOption = 'SO_RCVBUF' | 'SO_SNDBUF' | 'TCP_NODELAY' | 'SO_KEEPALIVE' | 'SO_REUSEADDR' | 'TCP_MAXSEG';
+
+/** What a socket needs from its stack: the app channel and the buffer slots. */
+export interface SocketContext {
+  readonly channel: AppChannelClient;
+  readonly pool: SocketSlotPool;
+}
+
+const READ_CHUNK = 64 * 1024;
+const TCP_SOCKET_EVENTS = [
+  AppEvent.TcpConnected, AppEvent.TcpReadable, AppEvent.TcpWritable, AppEvent.TcpRemoteEof, AppEvent.TcpError,
+  AppEvent.TcpClosed, AppEvent.TcpInfo,
+];
+
+function checkPort(port: unknown): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    const err = new RangeError(`Port should be > 0 and < 65536. Received ${String(port)}.`) as RangeError & { code: string };
+    err.code = 'ERR_SOCKET_BAD_PORT';
+    throw err;
+  }
+  return port;
+}
+
+/**
+ * A TCP connection of the stack as a `stream.Duplex` with the `net.Socket` surface libraries rely on: 'connect',
+ * `write`, `end()` (FIN), `destroy()` (RST), setNoDelay/setKeepAlive/setTimeout, address(), remoteAddress/
+ * remotePort, bytesRead/bytesWritten, and errors with Node's codes. Its bytes move through two byte rings shared
+ * with the protocol stage; only small notices go through the app channel.
+ */
+export class TcpSocket extends Duplex {
+  connecting = false;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: 'IPv4' | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  bytesRead = 0;
+  private written = 0;
+  private slot = -1;
+  private send: ByteRing | null = null;
+  private receive: ByteRing | null = null;
+  private pendingWrite: { chunk: Uint8Array; offset: number; callback: (err?: Error | null) => void } | null = null;
+  private pendingFinal: ((err?: Error | null) => void) | null = null;
+  private wantRead = false;
+  private remoteEof = false;
+  private eofPushed = false;
+  private stageClosed = false;
+  private finSent = false;
+  private notifyWrittenScheduled = false;
+  private notifyReadScheduled = false;
+  private timeoutMs = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  private infoWaiters: Array<(info: TcpInfo | null) => void> = [];
+  private noDelay = false;
+  private keepAlive = 0;
+  private resetRequested = false;
+
+  /** @internal sockets are made by `stack.connect` or handed out by a server. */
+  constructor(private readonly context: SocketContext, allowHalfOpen = false) {
+    super({ allowHalfOpen, decodeStrings: true });
+  }
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  get pending(): boolean {
+    return this.slot < 0 || this.connecting;
+  }
+
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.destroyed || this.stageClosed) return 'closed';
+    if (this.remoteEof && !this.writableEnded) return 'writeOnly';
+    if (!this.remoteEof && this.writableEnded) return 'readOnly';
+    return 'open';
+  }
+
+  /** @internal starts an active open. */
+  startConnect(options: TcpConnectOptions): void {
+    const port = checkPort(options.port);
+    const address = parseIpv4Address(options.host);
+    if (address < 0) throw Object.assign(new TypeError(`connect: not an IPv4 address: ${JSON.stringify(options.host)} (resolve names first)`), { code: 'ERR_INVALID_IP_ADDRESS' });
+    if (options.localPort !== undefined && options.localPort !== 0) checkPort(options.localPort);
+    this.connecting = true;
+    this.remoteAddress = formatIpv4Address(address);
+    this.remotePort = port;
+    this.remoteFamily = 'IPv4';
+    this.noDelay = options.noDelay ?? false;
+    const flags = (options.noDelay ? TcpSocketFlags.NoDelay : 0) | (options.keepAlive ? TcpSocketFlags.KeepAlive : 0)
+      | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0);
+    if (options.timeout) this.setTimeout(options.timeout);
+    void this.context.pool.acquire().then((slot) => {
+      if (this.destroyed) {
+        this.context.pool.release(slot);
+        return;
+      }
+      this.bindSlot(slot);
+      this.context.channel.send((ring) => pushAppRecord(ring, AppCommand.TcpConnect, slot, address, port, options.localPort ?? 0, flags));
+    }, (err: unknown) => this.destroy(err as Error));
+  }
+
+  /** @internal a connection a server accepted, already established. */
+  adoptAccepted(slot: number, local: number, localPort: number, remote: number, remotePort: number): void {
+    this.bindSlot(slot);
+    this.localAddress = formatIpv4Address(local);
+    this.localPort = localPort;
+    this.remoteAddress = formatIpv4Address(remote);
+    this.remotePort = remotePort;
+    this.remoteFamily = 'IPv4';
+    // Data may have arrived before the app saw the connection.
+    queueMicrotask(() => this.readMore());
+  }
+
+  private bindSlot(slot: number): void {
+    this.slot = slot;
+    const rings = this.context.pool.rings(slot);
+    this.send = rings.send;
+    this.receive = rings.receive;
+    const ch = this.context.channel;
+    ch.on(AppEvent.TcpConnected, slot, (r) => this.onConnected(r));
+    ch.on(AppEvent.TcpReadable, slot, () => this.readMore());
+    ch.on(AppEvent.TcpWritable, slot, () => this.continueWrite());
+    ch.on(AppEvent.TcpRemoteEof, slot, () => this.onRemoteEof());
+    ch.on(AppEvent.TcpError, slot, (r) => this.onStageError(r));
+    ch.on(AppEvent.TcpClosed, slot, () => this.onStageClosed());
+    ch.on(AppEvent.TcpInfo, slot, (r, bytes) => this.onInfo(r, bytes));
+  }
+
+  private command(op: number, extra = 0, value = 0): void {
+    if (this.slot < 0 || this.stageClosed || this.context.channel.closed) return; // a closed stack has no one to tell
+    const slot = this.slot;
+    this.context.channel.send((ring) => pushAppRecord(ring, op, slot, 0, 0, extra, value));
+  }
+
+  private onConnected(r: AppRecord): void {
+    this.connecting = false;
+    this.localAddress = formatIpv4Address(r.address);
+    this.localPort = r.port;
+    this.touch();
+    this.emit('connect');
+    this.emit('ready');
+    this.continueWrite();
+    if (this.pendingFinal && !this.pendingWrite) this.sendFin();
+  }
+
+  // ───────── reading ─────────
+
+  override _read(): void {
+    this.wantRead = true;
+    this.readMore();
+  }
+
+  /** Moves bytes from the receive ring into the stream while the consumer wants them. */
+  private readMore(): void {
+    const ring = this.receive;
+    if (!ring || this.eofPushed) return;
+    let moved = 0;
+    while (this.wantRead || this.stageClosed) {
+      const available = ring.readableBytes();
+      if (available === 0) break;
+      const chunk = Buffer.allocUnsafe(Math.min(available, READ_CHUNK));
+      ring.read(chunk, 0, chunk.length);
+      moved += chunk.length;
+      this.bytesRead += chunk.length;
+      if (!this.push(chunk)) this.wantRead = false;
+    }
+    if (moved > 0) {
+      this.touch();
+      this.scheduleReadNotice();
+    }
+    if (ring.readableBytes() === 0 && (this.remoteEof || this.stageClosed) && !this.eofPushed) {
+      this.eofPushed = true;
+      this.push(null);
+    }
+  }
+
+  private scheduleReadNotice(): void {
+    if (this.notifyReadScheduled) return;
+    this.notifyReadScheduled = true;
+    queueMicrotask(() => {
+      this.notifyReadScheduled = false;
+      this.command(AppCommand.TcpRead);
+    });
+  }
+
+  private onRemoteEof(): void {
+    this.remoteEof = true;
+    this.readMore();
+  }
+
+  // ───────── writing ─────────
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.pendingWrite = { chunk, offset: 0, callback };
+    this.continueWrite();
+  }
+
+  private continueWrite(): void {
+    const w = this.pendingWrite;
+    const ring = this.send;
+    if (!w || !ring || this.connecting) return;
+    if (this.stageClosed) {
+      this.pendingWrite = null;
+      w.callback(errnoError('EPIPE', 'write', 'the connection is closed'));
+      return;
+    }
+    const n = ring.write(w.chunk, w.offset, w.chunk.length - w.offset);
+    if (n > 0) {
+      w.offset += n;
+      this.written += n;
+      this.touch();
+      this.scheduleWriteNotice();
+    }
+    if (w.offset < w.chunk.length) return; // the rest goes when the stage says the ring drained (TcpWritable)
+    this.pendingWrite = null;
+    w.callback();
+    if (this.pendingFinal) this.sendFin();
+  }
+
+  private scheduleWriteNotice(): void {
+    if (this.notifyWrittenScheduled) return;
+    this.notifyWrittenScheduled = true;
+    queueMicrotask(() => {
+      this.notifyWrittenScheduled = false;
+      this.command(AppCommand.TcpWritten);
+    });
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.pendingFinal = callback;
+    if (!this.connecting && !this.pendingWrite && this.slot >= 0) this.sendFin();
+  }
+
+  private sendFin(): void {
+    const callback = this.pendingFinal;
+    if (!callback) return;
+    this.pendingFinal = null;
+    this.finSent = true;
+    // The written-notice of the last bytes goes first (same tick, earlier in the command ring).
+    queueMicrotask(() => {
+      this.command(AppCommand.TcpShutdown);
+      callback();
+    });
+  }
+
+  // ───────── ending ─────────
+
+  private onStageError(r: AppRecord): void {
+    const code = appErrorName(r.value);
+    const syscall = this.connecting ? 'connect' : 'read';
+    const err: ErrnoLikeError = errnoError(code, syscall, this.connecting ? `${this.remoteAddress}:${this.remotePort}` : '', this.remoteAddress, this.remotePort);
+    this.connecting = false;
+    this.destroy(err);
+  }
+
+  private onStageClosed(): void {
+    this.stageClosed = true;
+    this.readMore(); // whatever is left in the ring is the stream's now
+    const slot = this.slot;
+    for (const op of TCP_SOCKET_EVENTS) this.context.channel.off(op, slot);
+    this.context.pool.release(slot);
+    this.send = null;
+    for (const w of this.infoWaiters.splice(0)) w(null);
+    if (this.pendingWrite) {
+      const w = this.pendingWrite;
+      this.pendingWrite = null;
+      w.callback(errnoError('EPIPE', 'write', 'the connection is closed'));
+    }
+    if (!this.destroyed && this.writableFinished && this.eofPushed) this.destroy();
+  }
+
+  /**
+   * destroy() is close(2) on the descriptor, as with net.Socket: the stage sends FIN, or RST if received bytes were
+   * left unread (RFC 9293 §3.6, RFC 1122 §4.2.2.13); `resetAndDestroy()` always resets.
+   */
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.clearIdleTimer();
+    if (!this.stageClosed && !(this.finSent && this.remoteEof)) {
+      this.command(this.resetRequested || this.connecting ? AppCommand.TcpAbort : AppCommand.TcpClose);
+    }
+    this.connecting = false;
+    callback(err);
+  }
+
+  /** Half-closes after pending writes (FIN), then resets if the peer does not close within `ms`. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /** Sends RST and destroys, as net.Socket.resetAndDestroy does. */
+  resetAndDestroy(): this {
+    this.resetRequested = true;
+    this.destroy();
+    return this;
+  }
+
+  // ───────── options ─────────
+
+  setNoDelay(noDelay = true): this {
+    this.noDelay = noDelay;
+    this.command(AppCommand.TcpSetOption, TcpOption.NoDelay, noDelay ? 1 : 0);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.keepAlive = enable ? Math.max(1, initialDelay || 7_200_000) : 0;
+    this.command(AppCommand.TcpSetOption, TcpOption.KeepAlive, this.keepAlive);
+    return this;
+  }
+
+  /** Emits 'timeout' after `ms` without activity (0 turns it off), like net.Socket. */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.timeoutMs = ms;
+    if (callback) this.once('timeout', callback);
+    this.touch();
+    return this;
+  }
+
+  private touch(): void {
+    this.clearIdleTimer();
+    if (this.timeoutMs > 0 && !this.destroyed) {
+      this.idleTimer = setTimeout(() => this.emit('timeout'), this.timeoutMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  getsockopt(name: SocketOption): number | boolean {
+    switch (name) {
+      case 'SO_RCVBUF':
+      case 'SO_SNDBUF':
+        return this.context.pool.bufferBytes;
+      case 'TCP_NODELAY':
+        return this.noDelay;
+      case 'SO_KEEPALIVE':
+        return this.keepAlive > 0;
+      case 'SO_REUSEADDR':
+        return true; // TIME-WAIT never blocks a new connection (RFC 6191); there is nothing to turn on
+      case 'TCP_MAXSEG':
+        throw errnoError('ENOPROTOOPT', 'getsockopt', 'TCP_MAXSEG is in getInfo().sndMss');
+    }
+  }
+
+  setsockopt(name: SocketOption, value: number | boolean): void {
+    switch (name) {
+      case 'TCP_NODELAY':
+        this.setNoDelay(Boolean(value));
+        return;
+      case 'SO_KEEPALIVE':
+        this.setKeepAlive(Boolean(value));
+        return;
+      case 'SO_REUSEADDR':
+        return;
+      default:
+        throw errnoError('ENOPROTOOPT', 'setsockopt', `${name} is fixed per stack (createStack({ socketBufferBytes }))`);
+    }
+  }
+
+  /** Connection state as the protocol stage sees it (rtt, cwnd, ssthresh, retransmits, ...). */
+  getInfo(): Promise<TcpInfo | null> {
+    if (this.slot < 0 || this.stageClosed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.infoWaiters.push(resolve);
+      this.command(AppCommand.TcpInfo);
+    });
+  }
+
+  private onInfo(r: AppRecord, bytes: Uint8Array): void {
+    const waiter = this.infoWaiters.shift();
+    if (!waiter) return;
+    waiter(r.value === 0 ? JSON.parse(Buffer.from(bytes.subarray(r.dataOffset, r.dataOffset + r.dataLength)).toString()) as TcpInfo : null);
+  }
+
+  address(): { address: string; family: 'IPv4'; port: number } | Record<string, never> {
+    if (this.localAddress === undefined || this.localPort === undefined) return {};
+    return { address: this.localAddress, family: 'IPv4', port: this.localPort };
+  }
+
+  // Our sockets never hold the event loop open on their own; kept for net.Socket compatibility.
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+}

@@ -1,0 +1,190 @@
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryWire, createStack, type MemoryWireOptions, type Stack, type StackLayout, type TcpServer, type TcpSocket } from '../src/main/index.js';
+
+const open: Stack[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+async function pair(layout: StackLayout, wire: MemoryWireOptions = {}): Promise<[Stack, Stack]> {
+  const [a, b] = createMemoryWire(wire);
+  const A = await createStack({ link: a, address: '198.18.1.1/24', layout });
+  open.push(A);
+  const B = await createStack({ link: b, address: '198.18.1.2/24', layout });
+  open.push(B);
+  return [A, B];
+}
+
+function listen(server: TcpServer, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+}
+
+/** Deterministic bytes: a counter run through a multiplier, so offsets are visible in any mismatch. */
+function pattern(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = seed >>> 0;
+  for (let i = 0; i < size; i += 4) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    b.writeUInt32LE(x, Math.min(i, size - 4) >= 0 ? Math.min(i, size - 4) : 0);
+  }
+  return b;
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Everything a socket receives until EOF, hashed on the way, with the byte count. */
+function drain(socket: TcpSocket): Promise<{ bytes: number; sha256: string }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  return new Promise((resolve, reject) => {
+    socket.on('data', (d: Buffer) => {
+      h.update(d);
+      bytes += d.length;
+    });
+    socket.on('end', () => resolve({ bytes, sha256: h.digest('hex') }));
+    socket.on('error', reject);
+  });
+}
+
+/** Writes `size` bytes in 1 MiB pieces (respecting backpressure), then ends; returns the sha256 written. */
+async function sendAll(socket: TcpSocket, size: number, seed: number): Promise<string> {
+  const h = createHash('sha256');
+  const piece = pattern(Math.min(size, 1 << 20), seed);
+  for (let sent = 0; sent < size; ) {
+    const n = Math.min(piece.length, size - sent);
+    const chunk = piece.subarray(0, n);
+    h.update(chunk);
+    sent += n;
+    if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r));
+  }
+  socket.end();
+  return h.digest('hex');
+}
+
+/** Both directions at once over one connection; resolves with the four hashes. */
+async function exchange(A: Stack, B: Stack, size: number, port: number): Promise<void> {
+  const server = B.createServer({ allowHalfOpen: true });
+  const accepted = new Promise<TcpSocket>((resolve) => server.once('connection', resolve));
+  await listen(server, port);
+  const client = A.connect({ host: '198.18.1.2', port, allowHalfOpen: true });
+  const peer = await accepted;
+  const [sentAB, sentBA, gotB, gotA] = await Promise.all([sendAll(client, size, 1), sendAll(peer, size, 2), drain(peer), drain(client)]);
+  expect(gotB).toEqual({ bytes: size, sha256: sentAB });
+  expect(gotA).toEqual({ bytes: size, sha256: sentBA });
+  server.close();
+}
+
+describe('TCP over the memory wire', () => {
+  for (const layout of ['single', 'rx+proto', 'three'] as const) {
+    it(`moves 16 MiB each way with equal sha256 (layout ${layout})`, async () => {
+      const [A, B] = await pair(layout);
+      await exchange(A, B, 16 << 20, 5001);
+    });
+  }
+
+  // Lossy runs under the virtual clock: retransmission timeouts cost no wall time.
+  for (const [loss, reorder, duplicate] of [[0, 0, 0], [0.01, 0.1, 0.01], [0.05, 0.1, 0.01]]) {
+    it(`moves 256 MiB each way at ${loss * 100} % loss, ${reorder * 100} % reorder, ${duplicate * 100} % duplication (virtual clock)`, async () => {
+      const [A, B] = await pair('inline', { loss, reorder, duplicate, seed: 1234 });
+      await exchange(A, B, 256 << 20, 5002);
+      const sa = await A.stats();
+      if (loss > 0) expect(sa.stages.proto.tcpRetransmittedSegments).toBeGreaterThan(0);
+    }, 300_000);
+  }
+
+  it('refuses a connection to a closed port with ECONNREFUSED', async () => {
+    const [A] = await pair('inline');
+    const c = A.connect({ host: '198.18.1.2', port: 4242 });
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => c.once('error', resolve));
+    expect(err.code).toBe('ECONNREFUSED');
+  });
+
+  it('half-closes both ways: each side keeps sending after the other ended', async () => {
+    const [A, B] = await pair('inline');
+    const server = B.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('end', () => {
+        s.write('late reply after your FIN');
+        s.end();
+      });
+      s.resume();
+    });
+    await listen(server, 7000);
+    const c = A.connect({ host: '198.18.1.2', port: 7000, allowHalfOpen: true });
+    c.end('request');
+    let reply = '';
+    c.on('data', (d) => (reply += d));
+    await new Promise((r) => c.on('end', r));
+    expect(reply).toBe('late reply after your FIN');
+  });
+
+  it('a slow reader closes the window and loses nothing', async () => {
+    const [A, B] = await pair('inline');
+    const server = B.createServer();
+    const accepted = new Promise<TcpSocket>((resolve) => server.once('connection', resolve));
+    await listen(server, 7001);
+    const c = A.connect({ host: '198.18.1.2', port: 7001 });
+    const size = 4 << 20; // 16 × the 256 KiB receive ring
+    const sent = sendAll(c, size, 9);
+    const peer = await accepted;
+    peer.pause();
+    await new Promise((r) => A.clock.setTimer(30_000, () => r(undefined))); // 30 s of virtual time, nobody reading
+    const info = await c.getInfo();
+    expect(info?.sndWnd).toBe(0);
+    const got = drain(peer);
+    peer.resume();
+    expect((await got).sha256).toBe(await sent);
+    expect((await A.stats()).stages.proto.tcpWindowProbes).toBeGreaterThan(0);
+  });
+
+  it('runs 1 000 sequential connect/transfer/close cycles and 200 concurrent connections', async () => {
+    const [A, B] = await pair('inline');
+    const server = B.createServer((s) => s.pipe(s)); // echo
+    await listen(server, 7002);
+    const roundTrip = (i: number): Promise<string> => new Promise((resolve, reject) => {
+      const c = A.connect({ host: '198.18.1.2', port: 7002 });
+      let got = '';
+      c.on('data', (d) => (got += d));
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+      c.end(`cycle ${i}`);
+    });
+    for (let i = 0; i < 1000; i++) expect(await roundTrip(i)).toBe(`cycle ${i}`);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => roundTrip(10_000 + i)));
+    results.forEach((r, i) => expect(r).toBe(`cycle ${10_000 + i}`));
+  }, 120_000);
+
+  it('keeps TIME-WAIT for 2·MSL on the side that closed first, then forgets the connection', async () => {
+    const [A, B] = await pair('inline');
+    const server = B.createServer((s) => s.resume());
+    await listen(server, 7003);
+    const c = A.connect({ host: '198.18.1.2', port: 7003 });
+    await new Promise((r) => c.on('connect', r));
+    c.end();
+    c.resume();
+    await new Promise((r) => c.on('close', r));
+    await new Promise((r) => A.clock.setTimer(1000, () => r(undefined)));
+    expect((await A.stats()).stages.proto.tcpConnections).toBe(1); // TIME-WAIT (RFC 9293 §3.6.1)
+    expect((await B.stats()).stages.proto.tcpConnections).toBe(0); // the passive closer is done after LAST-ACK
+    await new Promise((r) => A.clock.setTimer(60_000, () => r(undefined))); // 2·MSL with MSL = 30 s
+    expect((await A.stats()).stages.proto.tcpConnections).toBe(0);
+  });
+
+  it('keepalive detects a dead peer (ETIMEDOUT)', async () => {
+    const [A, B] = await pair('inline');
+    const server = B.createServer((s) => s.resume());
+    await listen(server, 7004);
+    const c = A.connect({ host: '198.18.1.2', port: 7004 });
+    await new Promise((r) => c.on('connect', r));
+    c.setKeepAlive(true, 10_000);
+    await B.close(); // the peer vanishes without a word
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => c.once('error', resolve));
+    expect(err.code).toBe('ETIMEDOUT');
+    expect((await A.stats()).stages.proto.tcpKeepaliveProbes).toBeGreaterThan(0);
+  });
+});
