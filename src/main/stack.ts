@@ -1,5 +1,5 @@
-import { FrameRing, doorbellTable } from '../shared-ring/index.js';
-import { createPcapFile, parseLinkName, type LinkSpec, type LinkWrapperOptions } from '../link/index.js';
+import { FrameRing, doorbellTable, installEventFdSignaller } from '../shared-ring/index.js';
+import { createPcapFile, loadNative, parseLinkName, type LinkSpec, type LinkWrapperOptions } from '../link/index.js';
 import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wire/index.js';
 import { AppCommand, AppEvent, appErrorName, pushAppRecord } from '../workers/app-protocol.js';
 import type { InterfaceConfig, StageCounters } from '../workers/stage-common.js';
@@ -169,6 +169,11 @@ export class Stack {
     const clock = resolveClock(layout, options.clock);
     const link = linkSpecOf(options.link, options.pcap, clock);
     const doorbells = doorbellTable();
+    if (link.driver === 'packet' || link.driver === 'tap') {
+      // Stage hosts of kernel devices sleep in poll(2): our rings must signal their eventfds too.
+      const native = loadNative();
+      if (native) installEventFdSignaller((fd) => native.eventfdSignal(fd));
+    }
     const scheduler = layout === 'inline' ? schedulerFor(clock) : null;
     const spin = options.spinMicros ?? (layout === 'three' ? 0 : 20);
     const hosts: StageHostHandle[] = LAYOUTS[layout].map((stages) =>

@@ -9,6 +9,18 @@ const SLOT_WORDS = 16;
 const SEQ = 0;
 const SLEEPERS = 1;
 const IN_USE = 2;
+/** fd + 1 of an eventfd the owner also sleeps on (in poll(2) with a device fd); 0 = none. */
+const EVENT_FD = 3;
+
+/**
+ * How this thread signals an eventfd (the native addon's eventfdSignal), installed by whoever loaded it; shared-ring
+ * itself does no I/O. Without one, doorbells with an eventfd are only notified through Atomics.
+ */
+let eventFdSignaller: ((fd: number) => void) | undefined;
+
+export function installEventFdSignaller(signal: (fd: number) => void): void {
+  eventFdSignaller = signal;
+}
 // Slot 0 is never handed out ("none"): its words hold the table header.
 const HEADER_MAGIC = 0;
 const HEADER_SLOTS = 1;
@@ -85,6 +97,7 @@ export class DoorbellTable {
     if (Atomics.compareExchange(this.words, base + IN_USE, 1, 0) !== 1) {
       throw new Error(`DoorbellTable.free: doorbell ${id} is not allocated`);
     }
+    Atomics.store(this.words, base + EVENT_FD, 0);
     Atomics.add(this.words, base + SEQ, 1);
     Atomics.notify(this.words, base + SEQ);
   }
@@ -97,6 +110,8 @@ export class DoorbellTable {
     if (Atomics.load(this.words, base + SLEEPERS) !== 0) {
       Atomics.add(this.words, base + SEQ, 1);
       Atomics.notify(this.words, base + SEQ);
+      const eventFd = Atomics.load(this.words, base + EVENT_FD);
+      if (eventFd !== 0) eventFdSignaller?.(eventFd - 1);
     }
   }
 
@@ -132,6 +147,15 @@ export class DoorbellTable {
   finishSleep(id: number): void {
     this.check(id, 'finishSleep');
     Atomics.sub(this.words, id * SLOT_WORDS + SLEEPERS, 1);
+  }
+
+  /**
+   * Declares that the owner of `id` sleeps in poll(2) on `eventFd` (with a device's fd) instead of Atomics.wait:
+   * ringing it then also signals the eventfd. -1 removes it.
+   */
+  attachEventFd(id: number, eventFd: number): void {
+    this.check(id, 'attachEventFd');
+    Atomics.store(this.words, id * SLOT_WORDS + EVENT_FD, eventFd + 1);
   }
 
   private check(id: number, operation: string): void {

@@ -1,5 +1,5 @@
 // SPSC rings over SharedArrayBuffers and the doorbells their consumers and producers sleep on.
-export { DoorbellTable, doorbellTable, installDoorbellTable, type WaitResult } from './doorbell.js';
+export { DoorbellTable, doorbellTable, installDoorbellTable, installEventFdSignaller, type WaitResult } from './doorbell.js';
 export {
   FrameRing,
   FRAME_CSUM_PARTIAL,

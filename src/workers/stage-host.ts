@@ -1,5 +1,5 @@
 import { DoorbellTable, FrameRing } from '../shared-ring/index.js';
-import { openLink, type LinkDevice, type LinkOffloads, type LinkRole } from '../link/index.js';
+import { loadNative, openLink, type LinkDevice, type LinkOffloads, type LinkRole, type NativeBinding } from '../link/index.js';
 import { RxStage } from './rx/rx-stage.js';
 import { TxStage } from './tx/tx-stage.js';
 import { ProtocolStage, type ProtocolInterfaceConfig } from './tcp/protocol-stage.js';
@@ -36,6 +36,10 @@ export class StageHost {
   private readonly stages: Stage[] = [];
   private readonly devices = new Map<number, LinkDevice[]>();
   private stopped = false;
+  /** A kernel fd to sleep on (packet socket, TAP) with our doorbell's eventfd, when a device has one. */
+  private sleepFd = -1;
+  private eventFd = -1;
+  private native: NativeBinding | null = null;
 
   constructor(readonly options: StageHostOptions) {
     const names = new Set(options.stages);
@@ -51,6 +55,7 @@ export class StageHost {
     const role: LinkRole = this.rx && this.tx ? 'both' : this.rx ? 'receive' : 'transmit';
     const device = await openLink(config.link, role);
     if (device.wait.kind === 'doorbell') device.wait.attach(this.options.doorbellId);
+    else if (device.wait.kind === 'fd') this.sleepOnFd(device.wait.fd);
     if (this.rx) {
       const ring = FrameRing.attach(config.rxRing);
       this.rx.addInterface(config.index, device, ring);
@@ -63,6 +68,25 @@ export class StageHost {
     this.devices.set(config.index, [device]);
     return { name: device.name, mtu: device.mtu, mac: device.mac, needsArp: device.needsArp, offloads: device.offloads };
   }
+
+  /**
+   * Frames from a kernel device wake no doorbell: the host then sleeps in poll(2) on the device's fd and an
+   * eventfd that ringing our doorbell also signals. One such device per host is polled; with more, the others
+   * are checked at least every millisecond.
+   */
+  private sleepOnFd(fd: number): void {
+    if (this.sleepFd >= 0) {
+      this.extraFdDevices = true;
+      return;
+    }
+    this.native ??= loadNative();
+    if (!this.native) throw new Error('a device with a kernel fd needs the native addon, which is not loaded');
+    this.eventFd = this.native.eventfdCreate();
+    this.options.doorbells.attachEventFd(this.options.doorbellId, this.eventFd);
+    this.sleepFd = fd;
+  }
+
+  private extraFdDevices = false;
 
   attachInterface(config: ProtocolInterfaceConfig, now: number): void {
     this.proto?.attachInterface(config, now);
@@ -129,8 +153,11 @@ export class StageHost {
         if (found) continue;
         const seq = doorbells.prepareSleep(doorbellId);
         if (this.runOnce(t) === 0) {
-          const timeout = Math.max(0, Math.min(this.pollAt(t) - t, maxSleepMs));
-          if (timeout > 0) doorbells.wait(doorbellId, seq, timeout);
+          const timeout = Math.max(0, Math.min(this.pollAt(t) - t, this.extraFdDevices ? 1 : maxSleepMs));
+          if (timeout > 0) {
+            if (this.sleepFd >= 0) this.native!.pollFd(this.sleepFd, this.eventFd, Math.ceil(timeout));
+            else doorbells.wait(doorbellId, seq, timeout);
+          }
         }
         doorbells.finishSleep(doorbellId);
         break;
@@ -144,5 +171,10 @@ export class StageHost {
     this.stopped = true;
     for (const index of [...this.devices.keys()]) this.detachInterface(index);
     for (const s of this.stages) s.close();
+    if (this.eventFd >= 0) {
+      this.options.doorbells.attachEventFd(this.options.doorbellId, -1);
+      this.native!.eventfdClose(this.eventFd);
+      this.eventFd = -1;
+    }
   }
 }
