@@ -59,6 +59,11 @@ export interface PingOptions {
   readonly timeoutMs?: number;
   /** ICMP payload bytes (default 56, as ping(8)). */
   readonly size?: number;
+  /** Called as each reply arrives (the CLI prints ping(8)'s lines) or each request fails. */
+  readonly onReply?: (seq: number, rttMs: number) => void;
+  readonly onError?: (seq: number, error: Error) => void;
+  /** Stops sending further requests (Ctrl-C); the replies so far are returned. */
+  readonly signal?: AbortSignal;
 }
 
 export interface InterfaceInfo {
@@ -300,14 +305,17 @@ export class Stack {
     if (!Number.isInteger(size) || size < 0 || size > 65507) throw new RangeError(`ping: size must be 0..65507, got ${String(size)}`);
     const rtts: number[] = [];
     let lastError: Error | null = null;
-    for (let seq = 1; seq <= count; seq++) {
+    for (let seq = 1; seq <= count && !options.signal?.aborted; seq++) {
       const started = this.clock.now();
       try {
-        rtts.push(await this.echoOnce(dst, seq, size, timeoutMs));
+        const rtt = await this.echoOnce(dst, seq, size, timeoutMs);
+        rtts.push(rtt);
+        options.onReply?.(seq, rtt);
       } catch (err) {
         lastError = err as Error;
+        options.onError?.(seq, lastError);
       }
-      if (seq < count) await this.sleep(Math.max(0, intervalMs - (this.clock.now() - started)));
+      if (seq < count && !options.signal?.aborted) await this.sleep(Math.max(0, intervalMs - (this.clock.now() - started)));
     }
     if (rtts.length === 0) throw lastError ?? errnoError('ETIMEDOUT', 'ping', host);
     return rtts;
