@@ -1,19 +1,49 @@
-// The FtpTransport over the kernel's TCP (node:net). Needs no privileges.
+// The FtpTransport over node:net's shapes: the kernel's TCP by default (needs no privileges), or any socket API with
+// the same shapes — ringstack's stack (stack.connect, stack.createServer) is one.
 
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import * as net from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { FtpError } from './errors.js';
 import { startTls } from './tls.js';
 import type { FtpConnectOptions, FtpListener, FtpListenOptions, FtpSocket, FtpTransport } from './transport.js';
 import { waitFor } from './wait.js';
 
+/** A connected socket as node:net makes them. */
+export interface NetLikeSocket extends FtpSocket {
+  setNoDelay(noDelay?: boolean): unknown;
+}
+
+/** A listening socket as node:net makes them. */
+export interface NetLikeServer {
+  listen(options: { host: string; port: number; backlog: number }, callback: () => void): unknown;
+  address(): { port: number } | string | null;
+  close(): unknown;
+  on(event: 'connection', listener: (socket: NetLikeSocket) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** Where sockets come from: node:net, or a user-space stack with the same surface. */
+export interface SocketApi {
+  connect(options: { host: string; port: number }): NetLikeSocket;
+  createServer(): NetLikeServer;
+}
+
+const kernelSockets: SocketApi = {
+  connect: (options) => net.connect(options),
+  createServer: () => net.createServer() as unknown as NetLikeServer,
+};
+
+type Socket = NetLikeSocket;
+type Server = NetLikeServer;
+
 export class NetTransport implements FtpTransport {
-  readonly name = 'kernel';
+  constructor(readonly name = 'kernel', private readonly sockets: SocketApi = kernelSockets) {}
 
   connect(options: FtpConnectOptions): Promise<FtpSocket> {
     return waitFor<FtpSocket>(
       (resolve, reject) => {
-        const socket = netConnect({ host: options.host, port: options.port });
+        const socket = this.sockets.connect({ host: options.host, port: options.port });
         let connected = false;
         const onConnect = (): void => {
           connected = true;
@@ -37,12 +67,13 @@ export class NetTransport implements FtpTransport {
 
   listen(options: FtpListenOptions): Promise<FtpListener> {
     return new Promise<FtpListener>((resolve, reject) => {
-      const server = createServer();
+      const server = this.sockets.createServer();
       server.once('error', (error) =>
         reject(new FtpError('connection', `cannot listen on ${options.host}: ${error.message}`, { cause: error })),
       );
-      server.listen({ host: options.host, port: options.port ?? 0, backlog: 4 }, () => {
-        resolve(new NetListener(server, options.host));
+      const backlog = options.backlog ?? 4;
+      server.listen({ host: options.host, port: options.port ?? 0, backlog }, () => {
+        resolve(new NetListener(server, options.host, backlog));
       });
     });
   }
@@ -60,23 +91,24 @@ class NetListener implements FtpListener {
   readonly port: number;
   private readonly queue: Socket[] = [];
   private waiter: ((socket: Socket) => void) | undefined;
+  private closedWaiter: (() => void) | undefined;
   private closed = false;
 
-  constructor(private readonly server: Server, host: string) {
+  constructor(private readonly server: Server, host: string, private readonly backlog: number) {
     const address = server.address();
     this.host = host;
     this.port = typeof address === 'object' && address !== null ? address.port : 0;
     server.on('connection', (socket: Socket) => {
       if (this.waiter !== undefined) this.waiter(socket);
-      else if (this.queue.length < 4) this.queue.push(socket);
+      else if (this.queue.length < this.backlog) this.queue.push(socket);
       else socket.destroy(); // bounded: nobody asked for that many connections
     });
     server.on('error', () => this.close());
   }
 
-  accept(options: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<FtpSocket> {
+  accept(options: { timeoutMs: number | undefined; signal?: AbortSignal | undefined }): Promise<FtpSocket> {
     return waitFor<FtpSocket>(
-      (resolve) => {
+      (resolve, reject) => {
         const take = (socket: Socket): void => {
           socket.setNoDelay(true);
           resolve(socket);
@@ -86,9 +118,15 @@ class NetListener implements FtpListener {
           take(queued);
           return;
         }
+        if (this.closed) {
+          reject(new FtpError('connection', `listener on port ${this.port} is closed`));
+          return;
+        }
         this.waiter = take;
+        this.closedWaiter = () => reject(new FtpError('connection', `listener on port ${this.port} closed`));
         return () => {
           this.waiter = undefined;
+          this.closedWaiter = undefined;
         };
       },
       { timeoutMs: options.timeoutMs, what: `waiting for the server's data connection on port ${this.port}`, signal: options.signal },
@@ -100,5 +138,6 @@ class NetListener implements FtpListener {
     this.closed = true;
     this.server.close();
     for (const socket of this.queue.splice(0)) socket.destroy();
+    this.closedWaiter?.();
   }
 }

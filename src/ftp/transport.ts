@@ -24,19 +24,30 @@ export interface FtpConnectOptions {
 }
 
 export interface FtpListenOptions {
-  /** Local address to listen on (for active mode: the control connection's local address). */
+  /** Local address to listen on (active mode: the control connection's local address; a server: its address). */
   readonly host: string;
   /** 0 or undefined: any free port. */
   readonly port?: number | undefined;
+  /**
+   * Connections that arrived and nobody has accepted yet are held up to this many; more are dropped. Default 4
+   * (a data connection); a server's control listener asks for more.
+   */
+  readonly backlog?: number | undefined;
 }
 
-/** A listening socket for one incoming data connection (active mode, PORT/EPRT). */
+/**
+ * A listening socket: one incoming data connection (the client's active mode, the server's passive mode) or a
+ * server's control connections, accepted one `accept` at a time.
+ */
 export interface FtpListener {
   readonly host: string;
   readonly port: number;
-  /** The next incoming connection; rejects with FtpError('timeout') after `timeoutMs`. */
-  accept(options: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<FtpSocket>;
-  /** Stops listening; connections already accepted stay open. */
+  /**
+   * The next incoming connection; rejects with FtpError('timeout') after `timeoutMs` (undefined: no timer, for
+   * a server's accept loop, which `close()` or the signal ends) and with FtpError('connection') once closed.
+   */
+  accept(options: { timeoutMs: number | undefined; signal?: AbortSignal | undefined }): Promise<FtpSocket>;
+  /** Stops listening and fails a pending `accept`; connections already accepted stay open. */
   close(): void;
 }
 
