@@ -27,8 +27,10 @@ import {
   type FtpTransport,
   type FtpUrl,
 } from '../ftp/index.js';
+import { EXIT, UsageError } from './cli-common.js';
+import { stackCommands } from './cli-stack.js';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, connection: 3, refused: 4, protocol: 5, verify: 6, interrupted: 130 } as const;
+export { EXIT };
 
 export interface CliIo {
   readonly stdout: NodeJS.WritableStream;
@@ -53,8 +55,6 @@ export interface CliCommand {
   readonly positionals: { min: number; max: number };
   run(args: { values: OptionValues; positionals: string[]; io: CliIo }): Promise<number>;
 }
-
-class UsageError extends Error {}
 
 // ---- options shared by the FTP commands ----------------------------------------------------------------------
 
@@ -279,7 +279,7 @@ const put: CliCommand = {
 };
 
 /** The command table. Add commands here (ping, stats, serve, ...). */
-export const commands: Record<string, CliCommand> = { get, ls, put };
+export const commands: Record<string, CliCommand> = { get, ls, put, ...stackCommands };
 
 // ---- dispatch ----------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,191 @@
+// The CLI's stack commands (`ping`, `stats`): each brings a ringstack stack up on a link, does its work, prints,
+// and closes the stack. Every stack command takes the same --link/--ip/--gateway/--mtu/--pcap/--layout.
+import type { CliCommand, CliIo, CliOption } from './cli.js';
+import { EXIT, UsageError } from './cli-common.js';
+import { createStack, type Stack, type StackLayout, type StackStats } from './stack.js';
+
+type OptionValues = Record<string, string | boolean | undefined>;
+
+export const stackOptions = {
+  link: { type: 'string', description: 'the link: packet:IFNAME, packet:auto, tap:NAME or raw' },
+  ip: { type: 'string', description: "the stack's address and prefix, A.B.C.D/N" },
+  gateway: { type: 'string', description: 'default gateway A.B.C.D' },
+  mtu: { type: 'string', description: "cap the link's MTU (68-65535)" },
+  pcap: { type: 'string', description: 'write every frame of the link to this pcap file' },
+  layout: { type: 'string', description: 'three, rx+proto, single or inline (default: the benchmarked one)' },
+  json: { type: 'boolean', description: 'print JSON on stdout' },
+} as const satisfies Record<string, CliOption>;
+
+const LAYOUTS: readonly StackLayout[] = ['three', 'rx+proto', 'single', 'inline'];
+
+function stringOption(values: OptionValues, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function numberOption(values: OptionValues, name: string, fallback: number, check: (n: number) => boolean, what: string): number {
+  const text = stringOption(values, name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !check(n)) throw new UsageError(`--${name} must be ${what}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/**
+ * Brings a stack up from the shared options and says so on stderr (scripts wait for that line before they talk
+ * to it); bad option values are usage errors (exit 2).
+ */
+export async function stackFromOptions(values: OptionValues, io: CliIo): Promise<Stack> {
+  const link = stringOption(values, 'link');
+  const ip = stringOption(values, 'ip');
+  if (link === undefined) throw new UsageError('--link is required (e.g. --link packet:eth0)');
+  if (ip === undefined) throw new UsageError('--ip is required (e.g. --ip 198.18.0.2/24)');
+  const layout = stringOption(values, 'layout');
+  if (layout !== undefined && !LAYOUTS.includes(layout as StackLayout)) throw new UsageError(`--layout must be one of ${LAYOUTS.join(', ')}`);
+  const mtu = stringOption(values, 'mtu') === undefined ? undefined
+    : numberOption(values, 'mtu', 0, (n) => Number.isInteger(n) && n >= 68 && n <= 65535, 'an integer from 68 to 65535');
+  let stack: Stack;
+  try {
+    stack = await createStack({
+      link,
+      address: ip,
+      gateway: stringOption(values, 'gateway'),
+      mtu,
+      pcap: stringOption(values, 'pcap'),
+      // A CLI stack talks to real peers: inline runs on the real clock.
+      ...(layout !== undefined ? { layout: layout as StackLayout, clock: 'real' as const } : {}),
+    });
+  } catch (error) {
+    // The stack checks addresses and link names: those are the command line's mistakes.
+    if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
+  const iface = stack.interfaceList().find((i) => i.index !== 0);
+  io.stderr.write(`ringstack: up on ${iface?.name ?? link} as ${iface?.address}/${iface?.prefixLength} (mac ${iface?.mac}, mtu ${iface?.mtu}, layout ${stack.layout})\n`);
+  return stack;
+}
+
+/** Counters as `stage.name value` lines (zeros left out), then the interfaces and ring occupancy. */
+export function formatStats(stats: StackStats): string {
+  const lines = [`layout ${stats.layout}`];
+  for (const i of stats.interfaces) lines.push(`interface ${i.index} ${i.name} ${i.address}/${i.prefixLength} mac ${i.mac} mtu ${i.mtu}`);
+  for (const [stage, counters] of Object.entries(stats.stages)) {
+    for (const [name, value] of Object.entries(counters).sort(([a], [b]) => a.localeCompare(b))) {
+      if (value !== 0) lines.push(`${stage}.${name} ${value}`);
+    }
+  }
+  for (const [ring, use] of Object.entries(stats.rings)) lines.push(`ring ${ring} ${use.usedBytes}/${use.capacityBytes}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+async function printStats(stack: Stack, values: OptionValues, io: CliIo, extra: Record<string, unknown> = {}): Promise<void> {
+  const stats = await stack.stats();
+  if (values['json'] === true) io.stdout.write(`${JSON.stringify({ ...extra, stats })}\n`);
+  else io.stdout.write(formatStats(stats));
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+const ping: CliCommand = {
+  summary: 'ICMP echo from a ringstack stack',
+  usage: 'ping HOST --link L --ip A.B.C.D/N [--gateway G] [--mtu M] [--pcap FILE] [--layout X] [--count N] [--interval S] [--timeout S] [--size B] [--stats] [--json]',
+  options: {
+    ...stackOptions,
+    count: { type: 'string', short: 'c', description: 'echo requests to send (default 4)' },
+    interval: { type: 'string', short: 'i', description: 'seconds between requests (default 1)' },
+    timeout: { type: 'string', short: 'W', description: 'seconds to wait for each reply (default 2)' },
+    size: { type: 'string', short: 's', description: 'ICMP payload bytes (default 56)' },
+    stats: { type: 'boolean', description: "print the stack's counters after the pings" },
+  },
+  positionals: { min: 1, max: 1 },
+  async run({ values, positionals, io }) {
+    const host = positionals[0];
+    const count = numberOption(values, 'count', 4, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+    const intervalMs = numberOption(values, 'interval', 1, (n) => n >= 0 && Number.isFinite(n), 'a number of seconds ≥ 0') * 1000;
+    const timeoutMs = numberOption(values, 'timeout', 2, (n) => n > 0 && Number.isFinite(n), 'a positive number of seconds') * 1000;
+    const size = numberOption(values, 'size', 56, (n) => Number.isInteger(n) && n >= 0 && n <= 65507, 'an integer from 0 to 65507');
+    const json = values['json'] === true;
+    const stack = await stackFromOptions(values, io);
+    try {
+      if (!json) io.stdout.write(`PING ${host} from ${stack.address}: ${size} data bytes\n`);
+      let rtts: number[] = [];
+      let failure: Error | null = null;
+      try {
+        rtts = await stack.ping(host, {
+          count, intervalMs, timeoutMs, size, signal: io.signal,
+          onReply: (seq, rtt) => {
+            if (!json) io.stdout.write(`${size + 8} bytes from ${host}: icmp_seq=${seq} time=${rtt.toFixed(3)} ms\n`);
+          },
+          onError: (seq, error) => {
+            if (!json) io.stdout.write(`no reply from ${host}: icmp_seq=${seq} ${(error as NodeJS.ErrnoException).code ?? error.message}\n`);
+          },
+        });
+      } catch (error) {
+        if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message);
+        failure = error as Error;
+      }
+      const sorted = [...rtts].sort((a, b) => a - b);
+      const summary = {
+        host, transmitted: count, received: rtts.length, rttsMs: rtts,
+        minMs: sorted[0] ?? null, p50Ms: sorted.length ? percentile(sorted, 0.5) : null, maxMs: sorted.at(-1) ?? null,
+        error: failure ? ((failure as NodeJS.ErrnoException).code ?? failure.message) : null,
+      };
+      if (json) {
+        if (values['stats'] === true) await printStats(stack, values, io, { command: 'ping', ...summary });
+        else io.stdout.write(`${JSON.stringify({ command: 'ping', ...summary })}\n`);
+      } else {
+        const loss = (((count - rtts.length) / count) * 100).toFixed(0);
+        io.stdout.write(`--- ${host} ping statistics ---\n${count} transmitted, ${rtts.length} received, ${loss}% packet loss\n`);
+        if (sorted.length) io.stdout.write(`rtt min/p50/max = ${summary.minMs!.toFixed(3)}/${summary.p50Ms!.toFixed(3)}/${summary.maxMs!.toFixed(3)} ms\n`);
+        if (values['stats'] === true) await printStats(stack, values, io);
+      }
+      if (io.signal.aborted) return EXIT.interrupted;
+      if (failure) {
+        io.stderr.write(`ringstack ping: ${failure.message}\n`);
+        return EXIT.connection;
+      }
+      return EXIT.ok;
+    } finally {
+      await stack.close();
+    }
+  },
+};
+
+const stats: CliCommand = {
+  summary: "bring a stack up on a link and print its counters",
+  usage: 'stats --link L --ip A.B.C.D/N [--gateway G] [--mtu M] [--pcap FILE] [--layout X] [--wait S] [--json]',
+  options: {
+    ...stackOptions,
+    wait: { type: 'string', short: 'w', description: 'seconds to stay up first, answering ARP and pings (default 0; Ctrl-C ends it early)' },
+  },
+  positionals: { min: 0, max: 0 },
+  async run({ values, io }) {
+    const waitMs = numberOption(values, 'wait', 0, (n) => n >= 0 && Number.isFinite(n), 'a number of seconds ≥ 0') * 1000;
+    const stack = await stackFromOptions(values, io);
+    try {
+      await sleep(waitMs, io.signal);
+      await printStats(stack, values, io, { command: 'stats' });
+      return EXIT.ok;
+    } finally {
+      await stack.close();
+    }
+  },
+};
+
+/** The table's stack entries; cli.ts merges them into `commands`. */
+export const stackCommands: Record<string, CliCommand> = { ping, stats };
