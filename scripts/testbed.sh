@@ -44,7 +44,7 @@ note() { echo "testbed: $*" >&2; }
 # ---------------------------------------------------------------------------------------------------------------
 readonly -A PACKAGE_OF=(
   [ip]=iproute2 [ss]=iproute2 [vsftpd]=vsftpd [iptables]=iptables [ethtool]=ethtool [openssl]=openssl
-  [curl]=curl [lftp]=lftp [wget]=wget [flock]=util-linux [useradd]=passwd [chpasswd]=passwd [sha256sum]=coreutils [pgrep]=procps
+  [curl]=curl [lftp]=lftp [wget]=wget [nc]=netcat-openbsd [flock]=util-linux [useradd]=passwd [chpasswd]=passwd [sha256sum]=coreutils [pgrep]=procps
 )
 
 find_tool() { PATH=$PATH:/usr/sbin:/sbin command -v "$1" 2>/dev/null; }

@@ -14,3 +14,4 @@ export { TcpSocket } from './tcp-socket.js';
 export type { TcpConnectOptions, TcpInfo, SocketOption } from './tcp-socket.js';
 export { TcpServer } from './tcp-server.js';
 export type { ListenOptions } from './tcp-server.js';
+export { ringstackTransport } from './ftp-transport.js';

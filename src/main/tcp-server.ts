@@ -38,8 +38,8 @@ export class TcpServer extends EventEmitter {
     const callback = typeof rest[rest.length - 1] === 'function' ? (rest.pop() as () => void) : undefined;
     const options: ListenOptions = typeof port === 'object' ? port : { port, host: typeof rest[0] === 'string' ? rest[0] : undefined, backlog: typeof rest[0] === 'number' ? rest[0] : typeof rest[1] === 'number' ? rest[1] : undefined };
     if (this.state !== 'idle') throw errnoError('ERR_SERVER_ALREADY_LISTEN', 'listen', 'listen was already called');
-    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw Object.assign(new RangeError(`listen: port must be 1..65535, got ${String(options.port)}`), { code: 'ERR_SOCKET_BAD_PORT' });
+    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+      throw Object.assign(new RangeError(`listen: port must be 0..65535 (0: any free port), got ${String(options.port)}`), { code: 'ERR_SOCKET_BAD_PORT' });
     }
     const host = options.host ?? '0.0.0.0';
     const address = parseIpv4Address(host);

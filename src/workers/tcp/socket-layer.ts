@@ -42,6 +42,8 @@ const ERROR_CODES: Record<TcpErrorCode, number> = {
 };
 
 const textEncoder = new TextEncoder();
+const LISTEN_PORT_FIRST = 32768;
+const LISTEN_PORT_LAST = 60999;
 
 /**
  * Joins the TCP engine to the application channels: socket buffers are byte rings in slots the app registered
@@ -222,6 +224,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
       },
     };
     try {
+      if (port === 0) port = this.freeListenPort(localAddr);
       const listener = this.engine.listen({ localAddr, port, backlog: backlog > 0 ? backlog : undefined, buffers: provider });
       listener.userData = { channel, id } satisfies ListenerOwner;
       this.listeners.set(`${channel.id}/${id}`, listener);
@@ -230,6 +233,20 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
       this.host.emit(channel, AppEvent.TcpListening, id, localAddr, port, 0, AppError.EADDRINUSE);
     }
   }
+
+  /** Port 0 asks for any free port: the next one without a listener, from Linux's ip_local_port_range. */
+  private freeListenPort(localAddr: number): number {
+    const taken = new Set<number>();
+    for (const l of this.listeners.values()) if (l.localAddr === 0 || localAddr === 0 || l.localAddr === localAddr) taken.add(l.port);
+    for (let i = 0; i < LISTEN_PORT_LAST - LISTEN_PORT_FIRST + 1; i++) {
+      const port = this.nextListenPort;
+      this.nextListenPort = port === LISTEN_PORT_LAST ? LISTEN_PORT_FIRST : port + 1;
+      if (!taken.has(port)) return port;
+    }
+    throw new Error('EADDRINUSE: no free port to listen on');
+  }
+
+  private nextListenPort = LISTEN_PORT_FIRST;
 
   // ───────── TcpOutput ─────────
 
