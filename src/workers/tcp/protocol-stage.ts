@@ -40,6 +40,8 @@ interface Interface {
   readonly mac: number;
   readonly mtu: number;
   readonly needsArp: boolean;
+  /** The loopback interface (127/8, no ARP). A point-to-point L3 link (raw) needs no ARP either but is not this. */
+  readonly loopback: boolean;
   readonly rx: FrameRing;
   readonly tx: FrameRing;
   txPending: boolean;
@@ -129,13 +131,13 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     const mask = maskOf(config.prefixLength);
     const iface: Interface = {
       config, index: config.index, address: config.address, mask, broadcast: (config.address | ~mask) >>> 0,
-      mac: config.mac, mtu: config.mtu, needsArp: config.needsArp,
+      mac: config.mac, mtu: config.mtu, needsArp: config.needsArp, loopback: !config.needsArp && (config.address >>> 24) === 127,
       rx: FrameRing.attach(config.rxRing), tx: FrameRing.attach(config.txRing), txPending: false,
     };
     iface.rx.setConsumerDoorbell(this.doorbellId);
     iface.tx.setProducerDoorbell(this.doorbellId);
     this.interfaces.set(config.index, iface);
-    if (!config.needsArp && (config.address >>> 24) === 127) this.routes.setLoopback(config.index);
+    if (iface.loopback) this.routes.setLoopback(config.index);
     else this.routes.addLocal(config.address);
     this.routes.add({ network: (config.address & mask) >>> 0, prefixLength: config.prefixLength, mask, ifIndex: config.index, gateway: 0 });
     if (this.gateway) this.addDefaultRoute();
@@ -160,7 +162,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
 
   private addDefaultRoute(): void {
     for (const iface of this.interfaces.values()) {
-      if (((this.gateway & iface.mask) >>> 0) === ((iface.address & iface.mask) >>> 0) && iface.needsArp) {
+      if (((this.gateway & iface.mask) >>> 0) === ((iface.address & iface.mask) >>> 0) && !iface.loopback) {
         this.routes.removeInterface(-1);
         this.routes.add({ network: 0, prefixLength: 0, mask: 0, ifIndex: iface.index, gateway: this.gateway });
         return;
@@ -563,8 +565,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     }
     out.iface = iface;
     out.nextHop = route.nextHop;
-    out.src = src !== 0 ? src : iface.needsArp || (dst >>> 24) !== 127 ? iface.address : dst;
-    if (!iface.needsArp && (dst >>> 24) !== 127) out.src = src !== 0 ? src : dst; // to ourselves: from ourselves
+    out.src = src !== 0 ? src : iface.loopback ? dst : iface.address; // to ourselves: from ourselves
     const ipLength = IPV4_HEADER_BYTES + l4Length;
     out.ipLength = ipLength;
     out.mac = !iface.needsArp ? 0 : dst === 0xffffffff || dst === iface.broadcast ? BROADCAST_MAC : this.arp.lookup(route.nextHop, now);
@@ -708,7 +709,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     if (!this.routes.lookup(dst, this.route)) return null;
     const iface = this.interfaces.get(this.route.ifIndex);
     if (!iface) return null;
-    const source = iface.needsArp ? iface.address : dst; // through loopback we talk to ourselves, from ourselves
+    const source = iface.loopback ? dst : iface.address; // through loopback we talk to ourselves, from ourselves
     return { source, mtu: iface.mtu };
   }
 
