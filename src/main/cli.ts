@@ -27,6 +27,7 @@ import {
   type FtpTransport,
   type FtpUrl,
 } from '../ftp/index.js';
+import { serveCommand } from './serve-command.js';
 import { EXIT, UsageError } from './cli-common.js';
 import { stackCommands } from './cli-stack.js';
 
@@ -279,7 +280,7 @@ const put: CliCommand = {
 };
 
 /** The command table. Add commands here (ping, stats, serve, ...). */
-export const commands: Record<string, CliCommand> = { get, ls, put, ...stackCommands };
+export const commands: Record<string, CliCommand> = { get, ls, put, ...stackCommands, serve: serveCommand(transportFor) };
 
 // ---- dispatch ----------------------------------------------------------------------------------------------------
 
