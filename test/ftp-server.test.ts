@@ -304,6 +304,20 @@ describe('FtpServer with FtpClient over node:net', () => {
     expect(sha256(await fetch(client, '/a.bin'))).toBe(sha256(FILE)); // the session-resuming client is served
   });
 
+  it('AUTH: refused without TLS (the session goes on); commands pipelined behind AUTH TLS end the session', async () => {
+    const plain = await startServer();
+    const raw = await RawControl.open(plain.port);
+    expect((await raw.next()).code).toBe(220);
+    expect((await raw.command('AUTH TLS')).code).toBe(502);
+    expect((await raw.command('NOOP')).code).toBe(200);
+    const secure = await startServer({ tls });
+    const eager = await RawControl.open(secure.port);
+    expect((await eager.next()).code).toBe(220);
+    eager.send('AUTH TLS\r\nUSER anonymous');
+    expect((await eager.next()).code).toBe(421);
+    await eager.closed();
+  });
+
   it('per-address connection limit: 421 too many connections; a slot frees when a session ends', async () => {
     const { server, port } = await startServer({ limits: { maxSessionsPerAddress: 2 } });
     const first = await connectClient(port);

@@ -143,6 +143,7 @@ export class FtpSession {
   private secured = false;
   private protectData = false;
   private authPending = false;
+  private sentAfterAuth = false;
   private mlstFacts: Set<MlstFact> = new Set(['type', 'size', 'modify', 'perm']);
   private readonly handlers: Record<string, Handler>;
 
@@ -203,10 +204,12 @@ export class FtpSession {
   }
 
   private receive(chunk: Buffer): void {
-    if (this.authPending) return; // bytes after AUTH TLS before our 234: a broken client (checked in AUTH)
-    let inputs: CommandInput[];
-    inputs = this.reader.push(chunk);
-    for (const input of inputs) {
+    if (this.authPending) {
+      this.sentAfterAuth = true; // bytes after AUTH before our 234: a broken client (checked in AUTH)
+      return;
+    }
+    const inputs = this.reader.push(chunk);
+    for (const [index, input] of inputs.entries()) {
       if (input.kind === 'command' && input.verb === 'ABOR' && this.transfer !== undefined && !this.transfer.finished) {
         this.log('> ABOR');
         this.abortTransfer();
@@ -216,6 +219,7 @@ export class FtpSession {
       if (input.kind === 'command' && input.verb === 'AUTH') {
         // What follows AUTH TLS is the TLS handshake, not commands: stop reading until AUTH is answered.
         this.authPending = true;
+        this.sentAfterAuth = index < inputs.length - 1;
         break;
       }
     }
@@ -475,17 +479,20 @@ export class FtpSession {
     this.authPending = false;
     const mechanism = arg.toUpperCase();
     const tls = this.context.tls;
-    try {
-      if (tls === undefined) throw new FtpReplyError(502, 'TLS is not configured on this server.');
-      if (this.secured) throw new FtpReplyError(503, 'Already using TLS.');
-      if (!['TLS', 'TLS-C', 'SSL', 'TLS-P'].includes(mechanism)) throw new FtpReplyError(504, `AUTH ${arg} not supported; use AUTH TLS.`);
-    } finally {
-      if (this.readPaused && !this.secured) {
+    const refusal = tls === undefined ? new FtpReplyError(502, 'TLS is not configured on this server.')
+      : this.secured ? new FtpReplyError(503, 'Already using TLS.')
+      : !['TLS', 'TLS-C', 'SSL', 'TLS-P'].includes(mechanism) ? new FtpReplyError(504, `AUTH ${arg} not supported; use AUTH TLS.`)
+      : undefined;
+    if (refusal !== undefined || tls === undefined) {
+      // Still plain text: read commands again (receive() paused at AUTH).
+      this.sentAfterAuth = false;
+      if (this.readPaused) {
         this.readPaused = false;
         this.socket.resume();
       }
+      throw refusal;
     }
-    if (this.reader.buffered > 0 || this.queue.length > 0) {
+    if (this.sentAfterAuth || this.reader.buffered > 0 || this.queue.length > 0) {
       // RFC 4217 §4: the client waits for 234 before its handshake; anything sent before it is not TLS we can use.
       this.context.counters.sessionErrors++;
       this.shutdown('Data after AUTH before its reply; closing.');
@@ -496,7 +503,7 @@ export class FtpSession {
     this.detach(plain);
     let secure: TLSSocket;
     try {
-      secure = await acceptTls(plain, (tls as NonNullable<typeof tls>).context, { timeoutMs: this.context.limits.dataConnectMs });
+      secure = await acceptTls(plain, tls.context, { timeoutMs: this.context.limits.dataConnectMs });
     } catch (error) {
       this.log(`! control TLS: ${(error as Error).message}`);
       this.context.counters.sessionErrors++;
@@ -506,6 +513,7 @@ export class FtpSession {
     }
     this.socket = secure;
     this.secured = true;
+    this.readPaused = false; // the TLS socket reads on its own
     if (mechanism === 'TLS-P' || mechanism === 'SSL') this.protectData = true; // RFC 4217 §12 (historic forms)
     this.attach(secure);
   }
