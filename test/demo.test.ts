@@ -23,7 +23,7 @@ it('npm start completes without root and prints the verified report', async () =
       const readable = await run(asNobody[0], [...asNobody.slice(1), 'test', '-r', join(root, 'package.json')]).then(() => true, () => false);
       if (!readable) {
         cwd = join(home, 'ringstack');
-        cpSync(root, cwd, { recursive: true, filter: (src) => !src.includes(`${root}.git`) && !src.startsWith(join(root, 'scratch')) });
+        cpSync(root, cwd, { recursive: true, verbatimSymlinks: true, filter: (src) => !src.includes(`${root}.git`) && !src.startsWith(join(root, 'scratch')) });
         await run('chmod', ['-R', 'a+rX', cwd]);
       }
     }
