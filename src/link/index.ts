@@ -3,6 +3,7 @@ import { FaultInjector, hasFaults, type FaultOptions } from './fault-injector.js
 import { loopbackDriver } from './loopback.js';
 import { memoryDriver } from './memory.js';
 import { packetDriver } from './packet.js';
+import { rawDriver } from './raw.js';
 import { PcapWriter } from './pcap-writer.js';
 import { createLinkDevice, registerLinkDriver } from './registry.js';
 import { tapDriver } from './tap.js';
@@ -17,12 +18,16 @@ export * from './native-device.js';
 export * from './packet.js';
 export * from './pcap-writer.js';
 export * from './prng.js';
+export * from './raw.js';
+export * from './raw-socket-pump.js';
 export * from './registry.js';
 export * from './ring-device.js';
 export * from './tap.js';
 
 registerLinkDriver(memoryDriver);
 registerLinkDriver(loopbackDriver);
+// raw: the stages' half; its raw sockets run on the main thread (RawSocketPump, opened by createStack).
+registerLinkDriver(rawDriver);
 // The addon loads only when one of these creates a device; without it they say why they are unavailable.
 registerLinkDriver(packetDriver);
 registerLinkDriver(tapDriver);

@@ -1,5 +1,7 @@
 import { FrameRing, doorbellTable, installEventFdSignaller } from '../shared-ring/index.js';
-import { createPcapFile, loadNative, parseLinkName, type LinkSpec, type LinkWrapperOptions } from '../link/index.js';
+import {
+  RawSocketPump, createPcapFile, isUnopenedRawSpec, loadNative, parseLinkName, type LinkSpec, type LinkWrapperOptions,
+} from '../link/index.js';
 import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wire/index.js';
 import { AppCommand, AppEvent, appErrorName, pushAppRecord } from '../workers/app-protocol.js';
 import type { InterfaceConfig, StageCounters } from '../workers/stage-common.js';
@@ -94,6 +96,8 @@ interface AttachedInterface {
   readonly config: InterfaceConfig;
   readonly rx: FrameRing;
   readonly tx: FrameRing;
+  /** A link whose I/O must run on this thread (raw): closed after the stages' devices. */
+  readonly mainThreadLink: RawSocketPump | null;
 }
 
 export interface AttachOptions {
@@ -212,6 +216,9 @@ export class Stack {
     name: string | undefined, link: LinkSpec & LinkWrapperOptions, address: number, prefixLength: number, mtuCap: number | undefined,
   ): Promise<InterfaceInfo> {
     const index = this.nextIndex++;
+    // raw-socket works only on the main thread: its sockets run here and the stages get a pair of rings.
+    const mainThreadLink = isUnopenedRawSpec(link) ? RawSocketPump.open({ mtu: mtuCap, ...link }, address) : null;
+    if (mainThreadLink) link = { ...link, ...mainThreadLink.spec };
     const rx = FrameRing.create(INTERFACE_RING_BYTES);
     const tx = FrameRing.create(INTERFACE_RING_BYTES);
     const base: InterfaceConfig = {
@@ -234,10 +241,11 @@ export class Stack {
       const config: InterfaceConfig = { ...base, name: name ?? facts.name, mtu, mac: facts.mac, needsArp: facts.needsArp };
       await this.protoHost().attachInterface(config);
       const info: InterfaceInfo = { index, name: config.name, address: formatIpv4Address(address), prefixLength, mac: formatMac(facts.mac), mtu };
-      this.interfaces.set(index, { info, config, rx, tx });
+      this.interfaces.set(index, { info, config, rx, tx, mainThreadLink });
       return info;
     } catch (err) {
       for (const h of opened) await h.detachInterface(index).catch(() => undefined);
+      await mainThreadLink?.close();
       throw err;
     }
   }
@@ -259,6 +267,7 @@ export class Stack {
     // Protocol first (no new frames), then the devices.
     await this.protoHost().detachInterface(iface.info.index);
     for (const h of this.hosts) if (!h.stages.includes('proto')) await h.detachInterface(iface.info.index);
+    await iface.mainThreadLink?.close();
   }
 
   interfaceList(): InterfaceInfo[] {
@@ -361,6 +370,12 @@ export class Stack {
     this.assertOpen();
     const stages: Record<string, StageCounters> = {};
     for (const h of this.hosts) Object.assign(stages, await h.counters());
+    // Links whose I/O runs on this thread (raw) count here, per interface as the stages do.
+    for (const i of this.interfaces.values()) {
+      if (!i.mainThreadLink) continue;
+      stages.main ??= {};
+      for (const [k, v] of Object.entries(i.mainThreadLink.counters)) stages.main[`if${i.info.index}.${k}`] = v;
+    }
     const rings: Record<string, RingOccupancy> = {};
     // Read from outside both ends: published tail minus released head, both loaded fresh.
     const occupancy = (ring: FrameRing): RingOccupancy => ({ usedBytes: (ring.tailForConsumer() - ring.headForProducer()) >>> 0, capacityBytes: ring.capacity });
@@ -381,6 +396,7 @@ export class Stack {
     this.scheduler?.removePump(this.channel);
     await this.pumpDone;
     await Promise.allSettled(this.hosts.map((h) => h.close()));
+    for (const i of this.interfaces.values()) await i.mainThreadLink?.close();
     doorbellTable().free(this.mainDoorbell);
   }
 
