@@ -1,4 +1,5 @@
 import type { LinkDriver, LinkSpec } from './device.js';
+import { INTACT_MEDIUM_OFFLOADS } from './memory.js';
 import { RingDevice, ringForRole, roleReceives, roleTransmits } from './ring-device.js';
 
 /** Loopback: what the stack transmits it receives back, through one frame ring shared by its rx and tx halves. */
@@ -20,6 +21,7 @@ export const loopbackDriver: LinkDriver = {
       mtu: s.mtu ?? LOOPBACK_MTU,
       mac: 0,
       needsArp: false,
+      offloads: INTACT_MEDIUM_OFFLOADS, // as Linux's lo: nothing on the way can damage a frame
       receiveRing: ringForRole(s.ring, roleReceives(role)),
       transmitRing: ringForRole(s.ring, roleTransmits(role)),
     });

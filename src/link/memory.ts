@@ -1,4 +1,4 @@
-import type { LinkDriver, LinkSpec } from './device.js';
+import { NO_OFFLOADS, type LinkDriver, type LinkOffloads, type LinkSpec } from './device.js';
 import { RingDevice, ringForRole, roleReceives, roleTransmits } from './ring-device.js';
 
 /**
@@ -13,7 +13,15 @@ export interface MemoryLinkSpec extends LinkSpec {
   readonly transmitRing: SharedArrayBuffer;
   readonly mac: number;
   readonly mtu: number;
+  /**
+   * Frames may cross with their TCP checksum unfinished (CSUM_PARTIAL) and are trusted on arrival, as Linux's veth
+   * does: no wire can damage them. createMemoryWire turns it off when the wire corrupts frames.
+   */
+  readonly checksumOffload?: boolean;
 }
+
+/** Memory carries frames intact: checksums need not be computed for it (virtio's NEEDS_CSUM / DATA_VALID). */
+export const INTACT_MEDIUM_OFFLOADS: LinkOffloads = Object.freeze({ rxChecksum: true, txChecksum: true, tso: false, gro: false });
 
 export const memoryDriver: LinkDriver = {
   name: 'memory',
@@ -27,6 +35,7 @@ export const memoryDriver: LinkDriver = {
       mtu: s.mtu,
       mac: s.mac,
       needsArp: true,
+      offloads: s.checksumOffload ? INTACT_MEDIUM_OFFLOADS : NO_OFFLOADS,
       receiveRing: ringForRole(s.receiveRing, roleReceives(role)),
       transmitRing: ringForRole(s.transmitRing, roleTransmits(role)),
     });

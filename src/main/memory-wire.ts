@@ -43,8 +43,10 @@ export function createMemoryWire(options: MemoryWireOptions = {}): [MemoryWireEn
   // Locally administered unicast MACs: 02:72:73:WW:WW:0E (E = end 1 or 2).
   const mac = (end: number): number => 0x027273000000 + (wire & 0xffff) * 0x100 + end;
   const seed = faults.seed ?? 1;
+  // A wire that flips bits needs real checksums to catch them; any other wire carries frames intact.
+  const checksumOffload = !options.corrupt;
   return [
-    { driver: 'memory', name: 'mem0', receiveRing: bToA, transmitRing: aToB, mac: mac(1), mtu, faults: { ...faults, seed, direction: 'transmit' } },
-    { driver: 'memory', name: 'mem0', receiveRing: aToB, transmitRing: bToA, mac: mac(2), mtu, faults: { ...faults, seed: seed + 0x5bd1e995, direction: 'transmit' } },
+    { driver: 'memory', name: 'mem0', receiveRing: bToA, transmitRing: aToB, mac: mac(1), mtu, checksumOffload, faults: { ...faults, seed, direction: 'transmit' } },
+    { driver: 'memory', name: 'mem0', receiveRing: aToB, transmitRing: bToA, mac: mac(2), mtu, checksumOffload, faults: { ...faults, seed: seed + 0x5bd1e995, direction: 'transmit' } },
   ];
 }

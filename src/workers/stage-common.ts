@@ -34,4 +34,6 @@ export interface InterfaceConfig {
   /** rx stage → protocol stage, and protocol stage → tx stage: one frame ring each way per interface. */
   readonly rxRing: SharedArrayBuffer;
   readonly txRing: SharedArrayBuffer;
+  /** The device finishes TCP/UDP checksums (from its LinkFacts). */
+  readonly txChecksumOffload?: boolean;
 }

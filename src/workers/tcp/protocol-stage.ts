@@ -1,4 +1,4 @@
-import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing } from '../../shared-ring/index.js';
+import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing, copyBytes } from '../../shared-ring/index.js';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, BROADCAST_MAC, DropReason, ETHERNET_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4,
   ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL,
@@ -6,7 +6,7 @@ import {
   createIcmpRepr, createIpv4Repr, createUdpRepr, emitArp, emitEthernet, emitIcmpEcho, emitIcmpError, emitIpv4,
   emitUdpSummed, isIcmpError, parseArp, parseEthernet, parseIcmp, parseIpv4, parseUdp, pseudoHeaderSum, readU16,
   DROP_REASON_COUNT, dropReasonName, checksumSwapBytes, createTcpRepr, emitTcpHeader, finishTcpChecksumSummed,
-  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES,
+  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16,
 } from '../../wire/index.js';
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
@@ -29,6 +29,8 @@ export interface ProtocolInterfaceConfig {
   readonly needsArp: boolean;
   readonly rxRing: SharedArrayBuffer;
   readonly txRing: SharedArrayBuffer;
+  /** The device (or what is behind it) finishes TCP/UDP checksums: frames may leave CSUM_PARTIAL. */
+  readonly txChecksumOffload?: boolean;
 }
 
 interface Interface {
@@ -42,6 +44,7 @@ interface Interface {
   readonly needsArp: boolean;
   /** The loopback interface (127/8, no ARP). A point-to-point L3 link (raw) needs no ARP either but is not this. */
   readonly loopback: boolean;
+  readonly txChecksumOffload: boolean;
   readonly rx: FrameRing;
   readonly tx: FrameRing;
   txPending: boolean;
@@ -132,6 +135,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     const iface: Interface = {
       config, index: config.index, address: config.address, mask, broadcast: (config.address | ~mask) >>> 0,
       mac: config.mac, mtu: config.mtu, needsArp: config.needsArp, loopback: !config.needsArp && (config.address >>> 24) === 127,
+      txChecksumOffload: config.txChecksumOffload ?? false,
       rx: FrameRing.attach(config.rxRing), tx: FrameRing.attach(config.txRing), txPending: false,
     };
     iface.rx.setConsumerDoorbell(this.doorbellId);
@@ -601,12 +605,18 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   private readonly ipFields = { tos: 0, totalLength: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: IPV4_DEFAULT_TTL, protocol: 0, src: 0, dst: 0 };
 
   /** Sends the packet `beginIp` started: commits it in place, or fragments it, or queues it behind ARP. */
-  private finishIp(origin: number, now: number): void {
+  private finishIp(origin: number, now: number, partialChecksumField = 0): void {
     const out = this.out;
     const iface = out.iface!;
     this.c.ipOut++;
     if (out.direct) {
-      iface.tx.commit(ETHERNET_HEADER_BYTES + out.ipLength, 0, iface.index);
+      if (partialChecksumField > 0) {
+        // The transport checksum is left for the device: start of the transport header, offset of its field.
+        const start = ETHERNET_HEADER_BYTES + IPV4_HEADER_BYTES;
+        iface.tx.commit(ETHERNET_HEADER_BYTES + out.ipLength, FRAME_CSUM_PARTIAL, iface.index, 0, start, partialChecksumField);
+      } else {
+        iface.tx.commit(ETHERNET_HEADER_BYTES + out.ipLength, 0, iface.index);
+      }
       iface.txPending = true;
       return;
     }
@@ -723,6 +733,18 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     emitTcpHeader(out, l4, seg);
     let sum = pseudoHeaderSum(seg.srcAddr, seg.dstAddr, IPPROTO_TCP, length);
     const ring = seg.payloadRing;
+    if (this.out.direct && this.out.iface!.txChecksumOffload) {
+      // Checksum offload (virtio's NEEDS_CSUM): a plain copy, the seed in the field, the device sums it if it must.
+      if (ring && seg.payloadLength > 0) {
+        const spans = this.spans;
+        const n = ring.spans(seg.payloadFromHead, seg.payloadLength, spans);
+        copyBytes(out, l4 + headerLength, ring.bytes, spans[0], spans[1]);
+        if (n === 2) copyBytes(out, l4 + headerLength + spans[1], ring.bytes, spans[2], spans[3]);
+      }
+      writeU16(out, l4 + TCP_CHECKSUM_OFFSET, partialChecksumSeed(sum));
+      this.finishIp(ORIGIN_NONE, this.now, TCP_CHECKSUM_OFFSET);
+      return true;
+    }
     if (ring && seg.payloadLength > 0) {
       const spans = this.spans;
       const n = ring.spans(seg.payloadFromHead, seg.payloadLength, spans);
