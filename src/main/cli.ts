@@ -6,7 +6,7 @@
 //   6 verification failed (size or hash) · 130 interrupted (Ctrl-C; partial file and resume state kept)
 
 import { readFile, stat } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -351,7 +351,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+// Through npm's bin symlink argv[1] is the link: compare real paths.
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) {
   const controller = new AbortController();
   // First Ctrl-C: stop cleanly (state saved); a second one: exit at once.
