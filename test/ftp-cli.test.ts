@@ -42,10 +42,10 @@ describe('ringstack CLI', () => {
     expect(Object.keys(commands)).toEqual(expect.arrayContaining(['get', 'ls', 'put']));
   });
 
-  it('says clearly that the ringstack transport is not there yet (exit 2)', async () => {
+  it('without --kernel asks for the stack it should run on (--link, --ip), exit 2', async () => {
     const result = await cli(['get', `${server.url}/pub/file.bin`, '-o', join(dir, 'x')]);
     expect(result.code).toBe(EXIT.usage);
-    expect(result.stderr).toMatch(/ringstack transport is not available yet; use --kernel/);
+    expect(result.stderr).toMatch(/without --kernel the FTP commands run on our stack: give --link and --ip/);
   });
 
   it('get --json writes the file and a summary', async () => {

@@ -21,11 +21,11 @@ function io(signal = new AbortController().signal) {
 }
 
 describe('ringstack serve', () => {
-  it('is in the command table; without --kernel it says the ringstack transport is not wired (exit 2)', async () => {
+  it('is in the command table; without --kernel it asks for the stack to serve on (--link, --ip), exit 2', async () => {
     expect(Object.keys(commands)).toContain('serve');
     const run = io();
     expect(await runCli(['serve', '/tmp'], run.io)).toBe(EXIT.usage);
-    expect(run.err()).toMatch(/ringstack transport is not available yet; use --kernel/);
+    expect(run.err()).toMatch(/without --kernel the FTP commands run on our stack: give --link and --ip/);
   });
 
   it('refuses bad options with exit 2 and a missing directory with a clear message', async () => {

@@ -2,6 +2,8 @@
 // and closes the stack. Every stack command takes the same --link/--ip/--gateway/--mtu/--pcap/--layout.
 import type { CliCommand, CliIo, CliOption } from './cli.js';
 import { EXIT, UsageError } from './cli-common.js';
+import type { FtpTransport } from '../ftp/index.js';
+import { ringstackTransport } from './ftp-transport.js';
 import { createStack, type Stack, type StackLayout, type StackStats } from './stack.js';
 
 type OptionValues = Record<string, string | boolean | undefined>;
@@ -189,3 +191,35 @@ const stats: CliCommand = {
 
 /** The table's stack entries; cli.ts merges them into `commands`. */
 export const stackCommands: Record<string, CliCommand> = { ping, stats };
+
+// ---- the FTP commands over our stack ---------------------------------------------------------------------------
+
+const cliStacks = new Set<Stack>();
+
+/**
+ * The FTP transport of `get`/`ls`/`put`/`serve` without `--kernel`: a stack brought up from --link/--ip/... on
+ * first use (so a usage error costs no stack), closed by `closeCliStacks` when the command ends.
+ */
+export function stackTransport(values: OptionValues, io: CliIo): FtpTransport {
+  let up: Promise<FtpTransport> | undefined;
+  const transport = (): Promise<FtpTransport> => (up ??= stackFromOptions(values, io).then((stack) => {
+    cliStacks.add(stack);
+    return ringstackTransport(stack);
+  }));
+  if (stringOption(values, 'link') === undefined || stringOption(values, 'ip') === undefined) {
+    throw new UsageError('without --kernel the FTP commands run on our stack: give --link and --ip (e.g. --link packet:eth0 --ip 198.18.0.2/24), or use --kernel');
+  }
+  return {
+    name: 'ringstack',
+    connect: async (options) => (await transport()).connect(options),
+    listen: async (options) => (await transport()).listen(options),
+    upgradeToTls: async (socket, options) => (await transport()).upgradeToTls(socket, options),
+  };
+}
+
+/** Closes the stacks the command brought up. */
+export async function closeCliStacks(): Promise<void> {
+  const stacks = [...cliStacks];
+  cliStacks.clear();
+  await Promise.allSettled(stacks.map((s) => s.close()));
+}

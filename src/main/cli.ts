@@ -29,7 +29,7 @@ import {
 } from '../ftp/index.js';
 import { serveCommand } from './serve-command.js';
 import { EXIT, UsageError } from './cli-common.js';
-import { stackCommands } from './cli-stack.js';
+import { closeCliStacks, stackCommands, stackOptions, stackTransport } from './cli-stack.js';
 
 export { EXIT };
 
@@ -60,6 +60,7 @@ export interface CliCommand {
 // ---- options shared by the FTP commands ----------------------------------------------------------------------
 
 const ftpOptions = {
+  ...stackOptions,
   kernel: { type: 'boolean', description: 'use the kernel TCP/IP (node:net) instead of the ringstack stack' },
   active: { type: 'boolean', description: 'active mode (EPRT/PORT) instead of passive (EPSV/PASV)' },
   tls: { type: 'boolean', description: 'explicit FTPS (AUTH TLS) on an ftp:// URL; ftps:// is implicit FTPS' },
@@ -71,11 +72,10 @@ const ftpOptions = {
   verbose: { type: 'boolean', short: 'v', description: 'log commands and replies to stderr (passwords hidden)' },
 } as const satisfies Record<string, CliOption>;
 
-function transportFor(values: OptionValues): FtpTransport {
-  if (values['kernel'] !== true) {
-    throw new UsageError('the ringstack transport is not available yet; use --kernel for the kernel TCP/IP (node:net)');
-  }
-  return new NetTransport();
+/** The one place the CLI picks the transport: node:net with --kernel, else a stack from --link/--ip/... */
+function transportFor(values: OptionValues, io: CliIo): FtpTransport {
+  if (values['kernel'] === true) return new NetTransport();
+  return stackTransport(values, io);
 }
 
 async function credentialsFor(url: FtpUrl, values: OptionValues): Promise<FtpCredentials> {
@@ -92,7 +92,7 @@ async function clientOptions(url: FtpUrl, values: OptionValues, io: CliIo): Prom
   if (!(seconds > 0)) throw new UsageError(`--timeout must be a positive number of seconds`);
   const ms = Math.round(seconds * 1000);
   return {
-    transport: transportFor(values),
+    transport: transportFor(values, io),
     host: url.host,
     port: url.port,
     security: url.scheme === 'ftps' ? 'implicit' : values['tls'] === true ? 'explicit' : 'none',
@@ -200,7 +200,7 @@ const get: CliCommand = {
           command: 'get', url: redactUrl(positionals[0]), file: localPath, transport: options.transport.name,
           bytes: result.size, fetched: result.fetched, resumedBytes: result.resumedBytes, seconds,
           rate: seconds > 0 ? result.fetched / seconds : null, segments: result.connections, ranges: result.ranges,
-          retries: result.retries, sha256: result.sha256, remoteHash: result.remoteHash ?? null,
+          retries: result.retries, sha256: result.sha256 ?? null, remoteHash: result.remoteHash ?? null,
         })}\n`);
       } else {
         io.stderr.write(`${localPath}: ${formatBytes(result.size)} in ${seconds.toFixed(2)} s (${formatBytes(result.fetched / Math.max(seconds, 1e-6))}/s)\n`);
@@ -342,7 +342,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     const count = parsed.positionals.length;
     if (count < command.positionals.min || count > command.positionals.max) throw new UsageError(`usage: ringstack ${command.usage}`);
-    return await command.run({ ...parsed, io });
+    try {
+      return await command.run({ ...parsed, io });
+    } finally {
+      await closeCliStacks();
+    }
   } catch (error) {
     const code = io.signal.aborted ? EXIT.interrupted : exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
@@ -361,6 +365,11 @@ if (invokedDirectly) {
     process.once('SIGINT', () => process.exit(EXIT.interrupted));
   });
   process.once('SIGTERM', () => controller.abort());
+  // A reader that went away (`ringstack ls … | head`) is not an error of ours.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw error;
+  });
   const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
   process.exitCode = code;
 }

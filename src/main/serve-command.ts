@@ -3,11 +3,13 @@
 
 import { readFile } from 'node:fs/promises';
 import { FtpError, FtpServer, type FtpServerOptions, type FtpTransport } from '../ftp/index.js';
-import type { CliCommand, CliOption } from './cli.js';
+import type { CliCommand, CliIo, CliOption } from './cli.js';
+import { stackOptions } from './cli-stack.js';
 
 type OptionValues = Record<string, string | boolean | undefined>;
 
 const serveOptions = {
+  ...stackOptions,
   kernel: { type: 'boolean', description: 'use the kernel TCP/IP (node:net) instead of the ringstack stack' },
   port: { type: 'string', description: 'control port (default 2121; 0: any free port, printed)' },
   host: { type: 'string', description: 'address to listen on (default 127.0.0.1; 0.0.0.0: every address)' },
@@ -37,14 +39,14 @@ function positiveInteger(values: OptionValues, name: string): number | undefined
 }
 
 /** The `serve` entry of the command table; `transportFor` is the CLI's transport chooser. */
-export function serveCommand(transportFor: (values: OptionValues) => FtpTransport): CliCommand {
+export function serveCommand(transportFor: (values: OptionValues, io: CliIo) => FtpTransport): CliCommand {
   return {
     summary: 'serve a directory over FTP',
     usage: 'serve DIR [--port N] [--host ADDR] [--upload DIR] [--user U:P] [--max-per-ip N] [--tls-cert F --tls-key F] [--kernel] [--json]',
     options: serveOptions,
     positionals: { min: 1, max: 1 },
     async run({ values, positionals, io }) {
-      const transport = transportFor(values);
+      const transport = transportFor(values, io);
       const port = values['port'] === undefined ? 2121 : Number(values['port']);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port must be 0-65535');
       const host = typeof values['host'] === 'string' ? values['host'] : '127.0.0.1';
