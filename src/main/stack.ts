@@ -1,6 +1,7 @@
 import { FrameRing, doorbellTable, installEventFdSignaller } from '../shared-ring/index.js';
 import {
-  RawSocketPump, createPcapFile, isUnopenedRawSpec, loadNative, parseLinkName, type LinkSpec, type LinkWrapperOptions,
+  RawSocketPump, createPcapFile, isUnopenedRawSpec, loadNative, openSharedTap, parseLinkName, type LinkSpec, type LinkWrapperOptions,
+  type SharedTap, type TapLinkSpec,
 } from '../link/index.js';
 import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wire/index.js';
 import { AppCommand, AppEvent, appErrorName, pushAppRecord } from '../workers/app-protocol.js';
@@ -98,6 +99,8 @@ interface AttachedInterface {
   readonly tx: FrameRing;
   /** A link whose I/O must run on this thread (raw): closed after the stages' devices. */
   readonly mainThreadLink: RawSocketPump | null;
+  /** The TAP fd this thread opened for stages in different threads: closed after the stages' devices. */
+  readonly sharedTap: SharedTap | null;
 }
 
 export interface AttachOptions {
@@ -219,6 +222,9 @@ export class Stack {
     // raw-socket works only on the main thread: its sockets run here and the stages get a pair of rings.
     const mainThreadLink = isUnopenedRawSpec(link) ? RawSocketPump.open({ mtu: mtuCap, ...link }, address) : null;
     if (mainThreadLink) link = { ...link, ...mainThreadLink.spec };
+    // A single-queue TAP accepts one open fd: when rx and tx run in different threads, both use one opened here.
+    const sharedTap = this.needsSharedTap(link) ? openSharedTap(link.name, { netns: link.netns, vnetHdr: link.vnetHdr }) : null;
+    if (sharedTap) link = { ...link, fd: sharedTap.fd };
     const rx = FrameRing.create(INTERFACE_RING_BYTES);
     const tx = FrameRing.create(INTERFACE_RING_BYTES);
     const base: InterfaceConfig = {
@@ -241,13 +247,21 @@ export class Stack {
       const config: InterfaceConfig = { ...base, name: name ?? facts.name, mtu, mac: facts.mac, needsArp: facts.needsArp, txChecksumOffload: facts.offloads.txChecksum };
       await this.protoHost().attachInterface(config);
       const info: InterfaceInfo = { index, name: config.name, address: formatIpv4Address(address), prefixLength, mac: formatMac(facts.mac), mtu };
-      this.interfaces.set(index, { info, config, rx, tx, mainThreadLink });
+      this.interfaces.set(index, { info, config, rx, tx, mainThreadLink, sharedTap });
       return info;
     } catch (err) {
       for (const h of opened) await h.detachInterface(index).catch(() => undefined);
       await mainThreadLink?.close();
+      sharedTap?.close();
       throw err;
     }
+  }
+
+  private needsSharedTap(link: LinkSpec): link is TapLinkSpec {
+    const tap = link as Partial<TapLinkSpec>;
+    if (link.driver !== 'tap' || tap.fd !== undefined || typeof tap.name !== 'string') return false; // the driver explains a bad spec
+    const rx = this.hosts.find((h) => h.stages.includes('rx'));
+    return rx !== undefined && !rx.stages.includes('tx');
   }
 
   /** Attaches another interface to the running stack (a loadable device, NetBSD-style). Routes and ARP follow it. */
@@ -268,6 +282,7 @@ export class Stack {
     await this.protoHost().detachInterface(iface.info.index);
     for (const h of this.hosts) if (!h.stages.includes('proto')) await h.detachInterface(iface.info.index);
     await iface.mainThreadLink?.close();
+    iface.sharedTap?.close();
   }
 
   interfaceList(): InterfaceInfo[] {
@@ -396,7 +411,10 @@ export class Stack {
     this.scheduler?.removePump(this.channel);
     await this.pumpDone;
     await Promise.allSettled(this.hosts.map((h) => h.close()));
-    for (const i of this.interfaces.values()) await i.mainThreadLink?.close();
+    for (const i of this.interfaces.values()) {
+      await i.mainThreadLink?.close();
+      i.sharedTap?.close();
+    }
     doorbellTable().free(this.mainDoorbell);
   }
 

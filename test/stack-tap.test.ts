@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStack, type Stack, type StackLayout } from '../src/main/index.js';
+import { echoThrough, patternChunk, startKernelPeer, type KernelPeer } from './helpers/kernel-peer.js';
+import { describeWithTestbed, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
+
+// Our stack on the bed's TAP device (NAME-t0 in NAME-peer, 198.18.1.1; we are 198.18.1.2) against the kernel, in
+// every worker layout. A single-queue TAP has one fd: in `three` and `rx+proto` the rx and tx stages are different
+// threads, so createStack opens the TAP once and both stages use that fd. (`inline` runs on a clock the caller
+// drives and never sleeps on a kernel fd: it is for memory wires.)
+const ECHO_BYTES = 4 << 20;
+
+/** A node program for the peer namespace: connects to us, sends `bytes` pattern bytes, prints what came back. */
+function kernelClientProgram(host: string, port: number, bytes: number): string {
+  return String.raw`
+const net = require('node:net'), crypto = require('node:crypto');
+const chunk = Buffer.alloc(1 << 18);
+for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 131 + (i >>> 8) * 7) & 0xff;
+const hash = crypto.createHash('sha256');
+let got = 0;
+const s = net.connect({ host: '${host}', port: ${port}, allowHalfOpen: true }, async () => {
+  for (let off = 0; off < ${bytes}; off += chunk.length) {
+    const piece = chunk.subarray(0, Math.min(chunk.length, ${bytes} - off));
+    if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+  }
+  s.end();
+});
+s.on('data', (d) => { hash.update(d); got += d.length; });
+s.on('end', () => console.log(got + ' ' + hash.digest('hex')));
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+`;
+}
+
+describeWithTestbed('the stack on a TAP device against the Linux kernel', () => {
+  const bed = useTestbed({ name: testbedName('tap'), tap: true, files: 'small' });
+  let peer: KernelPeer;
+
+  beforeAll(async () => {
+    const tap = bed().tap!;
+    peer = await startKernelPeer(bed().namespaces.peer, tap.peerIp, bed().files.find((f) => f.name === '1MiB')!.path);
+  });
+  afterAll(async () => {
+    await peer?.stop();
+  });
+
+  const variants: { layout: StackLayout; vnetHdr: boolean }[] = [
+    { layout: 'three', vnetHdr: false },
+    { layout: 'rx+proto', vnetHdr: false },
+    { layout: 'single', vnetHdr: false },
+    { layout: 'three', vnetHdr: true },
+  ];
+  for (const { layout, vnetHdr } of variants) {
+    describe(`layout ${layout}${vnetHdr ? ', vnet headers' : ''}`, () => {
+      let stack: Stack;
+      beforeAll(async () => {
+        const b = bed();
+        stack = await createStack({
+          link: { driver: 'tap', name: b.tap!.ifName, netns: b.namespaces.peer, vnetHdr },
+          address: `${b.tap!.stackIp}/24`,
+          layout,
+        });
+      });
+      afterAll(async () => {
+        await stack?.close();
+      });
+
+      it('resolves ARP and pings the kernel, and the kernel pings us', async () => {
+        const b = bed();
+        expect(await stack.ping(b.tap!.peerIp, { count: 3, intervalMs: 10 })).toHaveLength(3);
+        const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.tap!.stackIp], { timeoutMs: 10_000 });
+        expect(r.stdout.toString()).toMatch(/3 received/);
+        // The kernel learned our MAC from ARP, on the TAP device.
+        const neigh = await execInNamespace(b.namespaces.peer, ['ip', 'neigh', 'show', 'dev', b.tap!.ifName, b.tap!.stackIp], { timeoutMs: 5_000 });
+        expect(neigh.stdout.toString()).toMatch(/lladdr ([0-9a-f]{2}:){5}[0-9a-f]{2}/);
+      });
+
+      it(`our TCP client: ${ECHO_BYTES >> 20} MiB each way through a kernel echo server`, async () => {
+        const socket = stack.connect({ host: peer.host, port: peer.ports.echo, allowHalfOpen: true });
+        const { sent, received } = await echoThrough(socket, ECHO_BYTES);
+        expect(received.bytes).toBe(ECHO_BYTES);
+        expect(received.sha256).toBe(sent);
+      }, 60_000);
+
+      it(`a kernel client: ${ECHO_BYTES >> 20} MiB each way through our echo server`, async () => {
+        const b = bed();
+        const server = stack.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+        await new Promise<void>((resolve) => server.listen(7200, resolve));
+        try {
+          const r = await execInNamespace(
+            b.namespaces.peer, [process.execPath, '-e', kernelClientProgram(b.tap!.stackIp, 7200, ECHO_BYTES)], { timeoutMs: 60_000 },
+          );
+          const expected = createHash('sha256');
+          const chunk = patternChunk(1 << 18);
+          for (let off = 0; off < ECHO_BYTES; off += chunk.length) expected.update(chunk.subarray(0, Math.min(chunk.length, ECHO_BYTES - off)));
+          expect(r.stdout.toString().trim()).toBe(`${ECHO_BYTES} ${expected.digest('hex')}`);
+        } finally {
+          server.close();
+        }
+      }, 60_000);
+    });
+  }
+});
