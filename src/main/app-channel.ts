@@ -6,6 +6,14 @@ const COMMAND_RING_BYTES = 4 << 20;
 const EVENT_RING_BYTES = 8 << 20;
 const PUMP_MAX_SLEEP_MS = 1000;
 
+/** The two rings of an app channel, made on the thread that attaches them to the protocol stage. */
+export function createAppChannelRings(): { commands: SharedArrayBuffer; events: SharedArrayBuffer } {
+  return {
+    commands: FrameRing.create(COMMAND_RING_BYTES).buffer as SharedArrayBuffer,
+    events: FrameRing.create(EVENT_RING_BYTES).buffer as SharedArrayBuffer,
+  };
+}
+
 /** Writes one command into the ring; returns false if it does not fit yet. */
 export type CommandWriter = (ring: FrameRing) => boolean;
 
@@ -18,8 +26,8 @@ export type EventHandler = (record: AppRecord, bytes: Uint8Array) => void;
  * Atomics.waitAsync on its own doorbell; inline, the scheduler calls `drain`.
  */
 export class AppChannelClient implements InlinePump {
-  readonly commands = FrameRing.create(COMMAND_RING_BYTES);
-  readonly events = FrameRing.create(EVENT_RING_BYTES);
+  readonly commands: FrameRing;
+  readonly events: FrameRing;
   private readonly handlers = new Map<number, Map<number, EventHandler>>();
   private readonly backlog: CommandWriter[] = [];
   private readonly record = createAppRecord();
@@ -33,7 +41,11 @@ export class AppChannelClient implements InlinePump {
     private readonly doorbellId: number,
     /** Called after commands are published (inline: kick the scheduler). */
     private readonly onCommands: () => void,
+    /** Rings made elsewhere (an application worker attaching to a channel the main thread created). */
+    rings?: { readonly commands: SharedArrayBuffer; readonly events: SharedArrayBuffer },
   ) {
+    this.commands = rings ? FrameRing.attach(rings.commands) : FrameRing.create(COMMAND_RING_BYTES);
+    this.events = rings ? FrameRing.attach(rings.events) : FrameRing.create(EVENT_RING_BYTES);
     this.events.setConsumerDoorbell(doorbellId);
     this.commands.setProducerDoorbell(doorbellId);
   }

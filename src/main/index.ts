@@ -15,3 +15,6 @@ export type { TcpConnectOptions, TcpInfo, SocketOption } from './tcp-socket.js';
 export { TcpServer } from './tcp-server.js';
 export type { ListenOptions } from './tcp-server.js';
 export { ringstackTransport } from './ftp-transport.js';
+export { shareStack, attachStack, AppStack } from './app-thread.js';
+export type { StackHandle } from './app-thread.js';
+export { AppEndpoint } from './app-endpoint.js';

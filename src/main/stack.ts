@@ -7,7 +7,7 @@ import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wi
 import { AppCommand, AppEvent, appErrorName, pushAppRecord } from '../workers/app-protocol.js';
 import type { InterfaceConfig, StageCounters } from '../workers/stage-common.js';
 import type { LinkFacts, StageName } from '../workers/stage-host.js';
-import { AppChannelClient } from './app-channel.js';
+import { AppChannelClient, createAppChannelRings } from './app-channel.js';
 import { RealClock, VirtualClock, type StackClock, type TimerHandle } from './clock.js';
 import { errnoError } from './errors.js';
 import { InlineScheduler } from './inline-scheduler.js';
@@ -25,7 +25,19 @@ import { TcpServer } from './tcp-server.js';
  */
 export type StackLayout = 'three' | 'rx+proto' | 'single' | 'inline';
 
+/**
+ * Chosen by bench/stack.ts (docs/PERFORMANCE.md, "Stack layouts"): on 2 cores one worker beat two and three in
+ * UDP echo rate and ping latency and matched them in one-way throughput; every hop between sleeping threads costs
+ * a wake-up.
+ */
 export const DEFAULT_LAYOUT: StackLayout = 'single';
+
+/**
+ * Default idle spin of a stage host (µs). The 2-core rule: never more spinning threads than cores, and the
+ * application's thread needs one. bench/stack.ts measured 0, 20 and 50 µs: spinning made echo rates and ping
+ * latency worse in every worker layout (docs/PERFORMANCE.md, "Stack layouts"), so hosts sleep at once.
+ */
+const DEFAULT_SPIN_MICROS = 0;
 
 const LAYOUTS: Record<StackLayout, StageName[][]> = {
   three: [['rx'], ['proto'], ['tx']],
@@ -50,7 +62,7 @@ export interface StackOptions {
   readonly clock?: 'virtual' | 'real' | StackClock;
   /** Write every frame of the link to this pcap file. */
   readonly pcap?: string;
-  /** How long idle stage workers poll before sleeping (µs). */
+  /** How long idle stage workers poll before sleeping (µs); default 0 (measured: spinning does not pay on 2 cores). */
   readonly spinMicros?: number;
   /** Size of each TCP socket's send and receive ring (a power of two; default 256 KiB). */
   readonly socketBufferBytes?: number;
@@ -81,6 +93,16 @@ export interface InterfaceInfo {
 export interface RingOccupancy {
   readonly usedBytes: number;
   readonly capacityBytes: number;
+}
+
+/** An app channel granted to an application thread (see `Stack.openAppChannel`). */
+export interface AppChannelGrant {
+  readonly id: number;
+  readonly commands: SharedArrayBuffer;
+  readonly events: SharedArrayBuffer;
+  readonly epochMs: number;
+  readonly socketBufferBytes: number;
+  registerSlots(first: number, buffers: [SharedArrayBuffer, SharedArrayBuffer][]): Promise<void>;
 }
 
 export interface StackStats {
@@ -187,7 +209,7 @@ export class Stack {
       if (native) installEventFdSignaller((fd) => native.eventfdSignal(fd));
     }
     const scheduler = layout === 'inline' ? schedulerFor(clock) : null;
-    const spin = options.spinMicros ?? (layout === 'three' ? 0 : 20);
+    const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
     const hosts: StageHostHandle[] = LAYOUTS[layout].map((stages) =>
       scheduler ? new InlineStageHost(stages, doorbells.allocate(), scheduler, doorbells) : WorkerStageHost.start(stages, doorbells, clock, spin),
     );
@@ -379,6 +401,21 @@ export class Stack {
       this.clock.setTimer(ms, resolve);
       this.scheduler?.kick();
     });
+  }
+
+  /**
+   * @internal A further app channel on this stack's protocol stage, for an application thread (app-thread.ts):
+   * its rings, and how its socket-buffer slots are registered (a control-plane call only this thread can make).
+   */
+  async openAppChannel(): Promise<AppChannelGrant> {
+    this.assertOpen();
+    const id = ++channelsMade;
+    const rings = createAppChannelRings();
+    await this.protoHost().attachAppChannel(id, rings.commands, rings.events);
+    return {
+      id, ...rings, epochMs: this.clock.epochMs, socketBufferBytes: this.pool.bufferBytes,
+      registerSlots: (first, buffers) => this.protoHost().attachSocketSlots(id, first, buffers),
+    };
   }
 
   async stats(): Promise<StackStats> {
