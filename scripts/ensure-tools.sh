@@ -2,11 +2,11 @@
 # Makes sure the command-line tools some tests need are present, installing only the missing ones with apt-get
 # (root, Debian). The test bed's own tools are scripts/testbed.sh's business; this is for the rest.
 #
-# Usage: ensure-tools.sh TOOL...      known tools: tshark
+# Usage: ensure-tools.sh TOOL...      known tools: the keys of PACKAGE_OF below
 # Exit 0 when every tool is present afterwards; 1 with the reason otherwise (not root, apt failed, unknown tool).
 set -euo pipefail
 
-readonly -A PACKAGE_OF=([tshark]=tshark [tcpdump]=tcpdump)
+readonly -A PACKAGE_OF=([tshark]=tshark [tcpdump]=tcpdump [ping]=iputils-ping [ip]=iproute2 [iptables]=iptables [sysctl]=procps)
 
 die() { echo "ensure-tools: $*" >&2; exit 1; }
 find_tool() { PATH=$PATH:/usr/sbin:/sbin command -v "$1" >/dev/null 2>&1; }

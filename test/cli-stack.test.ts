@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, runCli } from '../src/main/cli.js';
 import { readPcap } from './pcap-reader.js';
-import { describeWithTestbed, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
+import { describeWithTestbed, execCommand, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
 
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough(), stderr = new PassThrough();
@@ -93,6 +93,8 @@ function runInNamespace(ns: string, argv: string[]): Running {
 
 describeWithTestbed('ringstack ping/stats against the Linux kernel on the bed', () => {
   const bed = useTestbed({ name: testbedName('cli'), files: 'none' });
+  // The kernel's ping(8) is not part of a clean Debian (CI); the script installs it when missing.
+  beforeAll(() => execCommand([fileURLToPath(new URL('../scripts/ensure-tools.sh', import.meta.url)), 'ping'], { timeoutMs: 600_000 }), 600_000);
 
   it('ringstack ping, run inside NAME-stack on packet:NAME-s0, gets the kernel\'s replies', async () => {
     const { namespaces, stackLink } = bed();

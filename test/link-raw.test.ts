@@ -17,6 +17,7 @@ const cliPath = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
 const childPath = fileURLToPath(new URL('./fixtures/raw-link-child.ts', import.meta.url));
 const preload = new URL('../src/main/tsx-worker-preload.mjs', import.meta.url).href;
 const mark = `0x${RAW_LINK_DEFAULT_MARK.toString(16)}`;
+const ensureTools = fileURLToPath(new URL('../scripts/ensure-tools.sh', import.meta.url));
 const exec = { timeoutMs: 20_000 };
 
 const children = new Set<ChildProcess>();
@@ -64,6 +65,8 @@ if (!isRoot()) console.warn('[link-raw] skipping: raw sockets and network namesp
 
 describe.skipIf(!isRoot())('the raw link against the Linux kernel', () => {
   beforeAll(async () => {
+    // A clean Debian (CI) may lack some of these; the script installs what is missing.
+    await execCommand([ensureTools, 'ip', 'iptables', 'ping', 'sysctl'], { timeoutMs: 600_000 });
     await execCommand(['ip', 'netns', 'add', nsA], exec);
     await execCommand(['ip', 'netns', 'add', nsB], exec);
     await execCommand(['ip', 'link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB], exec);
@@ -72,7 +75,7 @@ describe.skipIf(!isRoot())('the raw link against the Linux kernel', () => {
       await execCommand(['ip', '-n', ns, 'link', 'set', dev, 'up'], exec);
       await execCommand(['ip', '-n', ns, 'link', 'set', 'lo', 'up'], exec);
     }
-  });
+  }, 600_000);
   afterAll(async () => {
     // Deleting the namespaces takes the veth pair and the firewall rules with them.
     for (const ns of [nsA, nsB]) await execCommand(['ip', 'netns', 'del', ns], { ...exec, check: false });
