@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/main/cli.js';
-import { RAW_LINK_DEFAULT_MARK } from '../src/link/index.js';
+import { RAW_LINK_DEFAULT_MARK, RawSocketPump, rawDriver } from '../src/link/index.js';
 import { execCommand, execInNamespace, isRoot } from './helpers/testbed.js';
 
 const tag = `rw${process.pid.toString(36)}`;
@@ -60,6 +60,18 @@ async function iptablesPackets(ns: string, comment: string): Promise<number> {
   if (!line) throw new Error(`no iptables rule ${comment} in ${ns}`);
   return Number(line.trim().split(/\s+/)[0]);
 }
+
+describe('the raw driver on its own', () => {
+  it('refuses a raw spec that did not go through createStack, saying why', () => {
+    expect(() => rawDriver.create({ driver: 'raw' }, 'both')).toThrow(/raw-socket runs only on the main thread.*createStack/);
+  });
+
+  it('checks its options before opening anything', () => {
+    expect(() => RawSocketPump.open({ driver: 'raw', mtu: 20 }, 0)).toThrow(/mtu must be an integer from 68/);
+    expect(() => RawSocketPump.open({ driver: 'raw', protocols: ['sctp' as 'tcp'] }, 0)).toThrow(/unknown protocol "sctp"/);
+    expect(() => RawSocketPump.open({ driver: 'raw', mark: -1 }, 0)).toThrow(/mark must be a 32-bit/);
+  });
+});
 
 if (!isRoot()) console.warn('[link-raw] skipping: raw sockets and network namespaces need root (CI runs as root).');
 

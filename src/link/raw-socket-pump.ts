@@ -52,6 +52,20 @@ export function loadRawSocket(): RawSocketModule {
   }
 }
 
+/** The spec's options with their defaults, or a clear error. */
+function checkRawSpec(spec: RawLinkSpec): { mtu: number; protocols: readonly RawProtocol[]; mark: number } {
+  const mtu = spec.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RangeError(`raw link: mtu must be an integer from 68 to 65535, got ${String(mtu)}`);
+  const protocols = spec.protocols ?? (Object.keys(RAW_LINK_PROTOCOLS) as RawProtocol[]);
+  for (const p of protocols) if (!(p in RAW_LINK_PROTOCOLS)) throw new TypeError(`raw link: unknown protocol ${JSON.stringify(p)} (icmp, udp, tcp)`);
+  const mark = spec.mark ?? RAW_LINK_DEFAULT_MARK;
+  if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) throw new RangeError(`raw link: mark must be a 32-bit unsigned integer, got ${String(mark)}`);
+  if (spec.device !== undefined && (typeof spec.device !== 'string' || spec.device === '' || spec.device.length > 15)) {
+    throw new TypeError(`raw link: device must be an interface name (1-15 characters), got ${JSON.stringify(spec.device)}`);
+  }
+  return { mtu, protocols, mark };
+}
+
 export interface RawSocketPumpCounters {
   received: number;
   notForUs: number;
@@ -82,12 +96,7 @@ export class RawSocketPump {
   lastError: Error | null = null;
 
   private constructor(spec: RawLinkSpec, private readonly address: number, module: RawSocketModule) {
-    const mtu = spec.mtu ?? 1500;
-    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RangeError(`raw link: mtu must be an integer from 68 to 65535, got ${String(mtu)}`);
-    const protocols = spec.protocols ?? (Object.keys(RAW_LINK_PROTOCOLS) as RawProtocol[]);
-    for (const p of protocols) if (!(p in RAW_LINK_PROTOCOLS)) throw new TypeError(`raw link: unknown protocol ${JSON.stringify(p)} (icmp, udp, tcp)`);
-    const mark = spec.mark ?? RAW_LINK_DEFAULT_MARK;
-    if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) throw new RangeError(`raw link: mark must be a 32-bit unsigned integer, got ${String(mark)}`);
+    const { mtu, protocols, mark } = checkRawSpec(spec);
     this.receiveRing = FrameRing.create(RING_BYTES);
     this.transmitRing = FrameRing.create(RING_BYTES);
     this.spec = {
@@ -129,6 +138,7 @@ export class RawSocketPump {
 
   /** Opens the raw sockets for a stack whose address on this link is `address` (IPv4 as a number). */
   static open(spec: RawLinkSpec, address: number): RawSocketPump {
+    checkRawSpec(spec); // bad options are reported as such even where raw-socket is missing
     return new RawSocketPump(spec, address, loadRawSocket());
   }
 
