@@ -71,19 +71,21 @@ export interface ReceivedQuery {
   readonly type: number;
   readonly transport: 'udp' | 'tcp';
   readonly bytes: Buffer;
+  /** The client's address and port. */
+  readonly from: { readonly address: string; readonly port: number };
 }
 
 /** What to send back: datagrams/messages in order (none: silence). */
 export type DnsScript = (query: ReceivedQuery) => Buffer[] | Promise<Buffer[]>;
 
-function readQuery(bytes: Buffer, transport: 'udp' | 'tcp'): ReceivedQuery {
+function readQuery(bytes: Buffer, transport: 'udp' | 'tcp', from: { address: string; port: number }): ReceivedQuery {
   const labels: string[] = [];
   let at = 12;
   while (bytes[at] !== 0) {
     labels.push(bytes.subarray(at + 1, at + 1 + bytes[at]).toString('latin1'));
     at += 1 + bytes[at];
   }
-  return { id: bytes.readUInt16BE(0), name: labels.join('.'), type: bytes.readUInt16BE(at + 1), transport, bytes };
+  return { id: bytes.readUInt16BE(0), name: labels.join('.'), type: bytes.readUInt16BE(at + 1), transport, bytes, from: { address: from.address, port: from.port } };
 }
 
 /** The usual answer: one A record for the name asked. */
@@ -107,7 +109,7 @@ export class ScriptedDnsServer {
     const tcp = stack.createServer();
     const server = new ScriptedDnsServer(udp, tcp, script);
     udp.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
-      const query = readQuery(msg, 'udp');
+      const query = readQuery(msg, 'udp', rinfo);
       server.queries.push(query);
       void Promise.resolve(server.script(query)).then((replies) => {
         for (const reply of replies) udp.send(reply, rinfo.port, rinfo.address);
@@ -129,7 +131,7 @@ export class ScriptedDnsServer {
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
-      const query = readQuery(buffered.subarray(2, 2 + buffered.readUInt16BE(0)), 'tcp');
+      const query = readQuery(buffered.subarray(2, 2 + buffered.readUInt16BE(0)), 'tcp', { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
       buffered = Buffer.alloc(0);
       this.queries.push(query);
       void Promise.resolve(this.script(query)).then((replies) => {
