@@ -4,6 +4,7 @@ import type { CliCommand, CliIo, CliOption } from './cli.js';
 import { EXIT, UsageError } from './cli-common.js';
 import type { FtpTransport } from '../ftp/index.js';
 import { ringstackTransport } from './ftp-transport.js';
+import { resolvingTransport } from './dns.js';
 import { createStack, type Stack, type StackLayout, type StackStats } from './stack.js';
 
 type OptionValues = Record<string, string | boolean | undefined>;
@@ -204,7 +205,8 @@ export function stackTransport(values: OptionValues, io: CliIo): FtpTransport {
   let up: Promise<FtpTransport> | undefined;
   const transport = (): Promise<FtpTransport> => (up ??= stackFromOptions(values, io).then((stack) => {
     cliStacks.add(stack);
-    return ringstackTransport(stack);
+    // Host names resolve over this stack's UDP: --dns, else resolv.conf's nameservers.
+    return resolvingTransport(ringstackTransport(stack), { stack, dns: stringOption(values, 'dns') });
   }));
   if (stringOption(values, 'link') === undefined || stringOption(values, 'ip') === undefined) {
     throw new UsageError('without --kernel the FTP commands run on our stack: give --link and --ip (e.g. --link packet:eth0 --ip 198.18.0.2/24), or use --kernel');

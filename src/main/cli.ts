@@ -30,6 +30,7 @@ import {
 import { serveCommand } from './serve-command.js';
 import { EXIT, UsageError } from './cli-common.js';
 import { closeCliStacks, stackCommands, stackOptions, stackTransport } from './cli-stack.js';
+import { parseDnsServer, resolvingTransport } from './dns.js';
 
 export { EXIT };
 
@@ -62,6 +63,7 @@ export interface CliCommand {
 const ftpOptions = {
   ...stackOptions,
   kernel: { type: 'boolean', description: 'use the kernel TCP/IP (node:net) instead of the ringstack stack' },
+  dns: { type: 'string', description: "DNS server for host names, A.B.C.D[:PORT] (default: resolv.conf's; with --kernel, the system's)" },
   active: { type: 'boolean', description: 'active mode (EPRT/PORT) instead of passive (EPSV/PASV)' },
   tls: { type: 'boolean', description: 'explicit FTPS (AUTH TLS) on an ftp:// URL; ftps:// is implicit FTPS' },
   insecure: { type: 'boolean', short: 'k', description: 'do not verify the server certificate' },
@@ -74,7 +76,16 @@ const ftpOptions = {
 
 /** The one place the CLI picks the transport: node:net with --kernel, else a stack from --link/--ip/... */
 function transportFor(values: OptionValues, io: CliIo): FtpTransport {
-  if (values['kernel'] === true) return new NetTransport();
+  const dns = typeof values['dns'] === 'string' ? values['dns'] : undefined;
+  if (dns !== undefined) {
+    try {
+      parseDnsServer(dns);
+    } catch (error) {
+      throw new UsageError(`--dns: ${(error as Error).message}`);
+    }
+  }
+  // Host names: through node:dns with --kernel; on our stack, through its own resolver (cli-stack.ts).
+  if (values['kernel'] === true) return resolvingTransport(new NetTransport(), { dns });
   return stackTransport(values, io);
 }
 

@@ -449,7 +449,7 @@ export function resolvingTransport(transport: FtpTransport, options: Omit<Resolv
     async connect(connect) {
       let address: string;
       try {
-        address = await resolveHost(connect.host, { ...options, signal: connect.signal, timeoutMs: options.timeoutMs ?? Math.min(connect.timeoutMs, 5000) });
+        address = await resolveHost(connect.host, { ...options, signal: connect.signal });
       } catch (error) {
         if (connect.signal?.aborted) throw abortError(connect.signal);
         throw new FtpError('connection', `cannot resolve ${connect.host}: ${(error as Error).message}`, { cause: error });
