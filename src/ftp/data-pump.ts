@@ -1,7 +1,7 @@
 // Moving bytes over a data connection with bounded memory (backpressure both ways) and an idle timeout that
 // restarts with every chunk: a stalled server is detected however long the transfer is.
 
-import type { Duplex } from 'node:stream';
+import { finished, type Duplex } from 'node:stream';
 import { FtpError, abortError } from './errors.js';
 import { waitFor } from './wait.js';
 
@@ -24,8 +24,14 @@ export interface ReceiveResult {
   readonly stoppedEarly: boolean;
 }
 
-/** Reads `socket` to its end (or `limit`), handing each chunk to `consume` and waiting for it (backpressure). */
-export async function receiveData(
+/**
+ * Reads `socket` to its end (or `limit`), handing each chunk to `consume`. The socket flows ('data' events, no
+ * async iterator: one event per socket read, nothing buffered in between); when `consume` returns a promise the
+ * socket is paused until it settles (backpressure), so a consumer that queues its work returns undefined and
+ * keeps the data moving. The idle timer is one timer checked against the last activity, not one per chunk, and
+ * does not run while the consumer holds the socket paused.
+ */
+export function receiveData(
   socket: Duplex,
   consume: (chunk: Buffer) => Promise<void> | void,
   options: ReceiveOptions,
@@ -34,53 +40,122 @@ export async function receiveData(
   const limitNow = (): number | undefined => (typeof options.limit === 'function' ? options.limit() : options.limit);
   const hardLimit = (): boolean =>
     typeof options.overflowIsError === 'function' ? options.overflowIsError() : options.overflowIsError;
-  let bytes = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    timer = setTimeout(
-      () => socket.destroy(new FtpError('timeout', `data connection idle for ${idleMs} ms (received ${bytes} bytes)`)),
-      idleMs,
-    );
-  };
-  const disarm = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-  };
-  const onAbort = (): void => {
-    socket.destroy(abortError(signal as AbortSignal));
-  };
-  if (signal?.aborted) throw abortError(signal);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  arm();
-  try {
-    for await (const data of socket) {
-      disarm();
-      let chunk = data as Buffer;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return new Promise<ReceiveResult>((resolve, reject) => {
+    let bytes = 0;
+    let settled = false;
+    let ended = false;
+    /** The consumer's promise while the socket is paused for it. */
+    let consuming: Promise<void> | undefined;
+    /** Chunks that arrived while paused (a stream may still deliver what it had in hand). */
+    const backlog: Buffer[] = [];
+    let lastActivity = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+
+    const settle = (action: () => void): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      socket.off('data', onData);
+      stopWatching();
+      signal?.removeEventListener('abort', onAbort);
+      socket.pause();
+      // Stopped early or failed: nobody reads this socket any more (an async iterator would destroy it too).
+      // Destroyed without an error, so no 'error' event fires with no listener left.
+      if (!ended) socket.destroy();
+      action();
+    };
+    const fail = (error: unknown): void =>
+      settle(() =>
+        reject(
+          error instanceof FtpError
+            ? error
+            : new FtpError('connection', `data connection failed after ${bytes} bytes: ${(error as Error).message}`, { cause: error }),
+        ),
+      );
+    const succeed = (stoppedEarly: boolean): void => settle(() => resolve({ bytes, stoppedEarly }));
+
+    const checkIdle = (): void => {
+      timer = undefined;
+      if (settled) return;
+      const quiet = performance.now() - lastActivity;
+      if (consuming === undefined && quiet >= idleMs) {
+        fail(new FtpError('timeout', `data connection idle for ${idleMs} ms (received ${bytes} bytes)`));
+        return;
+      }
+      timer = setTimeout(checkIdle, consuming === undefined ? Math.max(1, idleMs - quiet) : idleMs);
+    };
+
+    /** Hands one chunk on; returns false once the transfer is settled or paused for the consumer. */
+    const deliver = (data: Buffer): boolean => {
+      let chunk = data;
       const limit = limitNow();
-      if (limit !== undefined && bytes + chunk.length > limit) {
-        if (hardLimit()) {
-          throw new FtpError('protocol', `server sent more than the ${limit} bytes expected (SIZE said less)`);
+      let atLimit = false;
+      if (limit !== undefined && bytes + chunk.length >= limit) {
+        if (bytes + chunk.length > limit && hardLimit()) {
+          fail(new FtpError('protocol', `server sent more than the ${limit} bytes expected (SIZE said less)`));
+          return false;
         }
         chunk = chunk.subarray(0, limit - bytes);
-        if (chunk.length > 0) await consume(chunk);
-        bytes += chunk.length;
-        options.onBytes?.(chunk.length);
-        return { bytes, stoppedEarly: true };
+        atLimit = !hardLimit();
       }
-      await consume(chunk);
+      let pending: Promise<void> | void;
+      try {
+        pending = chunk.length > 0 ? consume(chunk) : undefined;
+      } catch (error) {
+        fail(error);
+        return false;
+      }
       bytes += chunk.length;
-      options.onBytes?.(chunk.length);
-      if (limit !== undefined && bytes === limit && !hardLimit()) return { bytes, stoppedEarly: true };
-      arm();
-    }
-    return { bytes, stoppedEarly: false };
-  } catch (error) {
-    if (error instanceof FtpError) throw error;
-    throw new FtpError('connection', `data connection failed after ${bytes} bytes: ${(error as Error).message}`, { cause: error });
-  } finally {
-    disarm();
-    signal?.removeEventListener('abort', onAbort);
-  }
+      if (chunk.length > 0) options.onBytes?.(chunk.length);
+      if (atLimit) {
+        if (pending === undefined) succeed(true);
+        else pending.then(() => succeed(true), fail);
+        return false;
+      }
+      if (pending !== undefined) {
+        socket.pause();
+        consuming = pending;
+        pending.then(resumeAfterConsumer, fail);
+        return false;
+      }
+      return true;
+    };
+
+    const resumeAfterConsumer = (): void => {
+      consuming = undefined;
+      if (settled) return;
+      lastActivity = performance.now();
+      while (backlog.length > 0) {
+        if (!deliver(backlog.shift() as Buffer)) return;
+      }
+      if (ended) succeed(false);
+      else socket.resume();
+    };
+
+    const onData = (data: Buffer): void => {
+      if (settled) return;
+      lastActivity = performance.now();
+      if (consuming !== undefined) backlog.push(data);
+      else deliver(data);
+    };
+    const onAbort = (): void => fail(abortError(signal as AbortSignal));
+    // `finished` reports the end, an error, or a close before the end (also if any of them already happened).
+    const stopWatching = finished(socket, { writable: false }, (error) => {
+      if (settled) return;
+      if (error !== undefined && error !== null) {
+        fail(error);
+        return;
+      }
+      ended = true;
+      if (consuming === undefined && backlog.length === 0) succeed(false);
+    });
+
+    signal?.addEventListener('abort', onAbort, { once: true });
+    timer = setTimeout(checkIdle, idleMs);
+    socket.on('data', onData);
+    socket.resume();
+  });
 }
 
 export interface SendOptions {

@@ -18,6 +18,7 @@ import {
   type ByteRange,
   type ResumeState,
 } from './resume-state.js';
+import { PositionedWriter } from './positioned-writer.js';
 import { sleep } from './wait.js';
 
 export interface SegmentedDownloadOptions {
@@ -35,7 +36,7 @@ export interface SegmentedDownloadOptions {
   readonly retryDelayMs?: number | undefined;
   /** Continue from the resume state file if it matches the remote file (default true). */
   readonly resume?: boolean | undefined;
-  /** Compute the sha256 of the finished file (default true). */
+  /** Compute the sha256 of the finished file (default true; not possible when the target is not a regular file). */
   readonly sha256?: boolean | undefined;
   /** How often the resume state is saved while running (default 1000 ms). */
   readonly stateIntervalMs?: number | undefined;
@@ -56,14 +57,18 @@ export interface SegmentedDownloadResult {
   /** Ranges fetched (initial ranges plus splits plus retries). */
   readonly ranges: number;
   readonly retries: number;
+  /** Undefined when not asked for, or when the target is not a regular file (e.g. /dev/null) that can be read back. */
   readonly sha256: string | undefined;
   /** The server's hash, if it offered one (then it matched). */
   readonly remoteHash: RemoteHash | undefined;
 }
 
 interface Segment {
+  /** The next byte to receive (the server's stream position). */
   pos: number;
   end: number;
+  /** Writes the received bytes; its `writtenPosition` trails `pos` by what is still queued. */
+  writer: PositionedWriter | undefined;
 }
 
 export async function segmentedDownload(options: SegmentedDownloadOptions): Promise<SegmentedDownloadResult> {
@@ -108,6 +113,13 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
     first.destroy();
     throw new FtpError('usage', `cannot write ${options.localPath}: ${(error as Error).message}`, { cause: error });
   }
+  // A device such as /dev/null takes positioned writes but cannot be resumed, size-checked or read back.
+  const regularFile = (await file.stat()).isFile();
+  if (!regularFile && usable) {
+    await file.close();
+    first.destroy();
+    throw new FtpError('usage', `${options.localPath} is not a regular file, but a resume state for it exists: delete ${statePath}`);
+  }
   const pending: ByteRange[] = usable && previous !== undefined ? [...previous.remaining] : size > 0 ? [{ start: 0, end: size }] : [];
 
   const missingAtStart = pending.reduce((sum, r) => sum + (r.end - r.start), 0);
@@ -122,13 +134,18 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
   let allowed = maxConnections;
   let fatal: unknown;
 
+  /** What is not in the file yet: pending ranges, and each running range from its last written byte. */
   const remaining = (): ByteRange[] => [
     ...pending,
-    ...[...active].filter((s) => s.pos < s.end).map((s) => ({ start: s.pos, end: s.end })),
+    ...[...active]
+      .map((s) => ({ start: s.writer?.writtenPosition ?? s.pos, end: s.end }))
+      .filter((r) => r.start < r.end),
   ];
   const saveState = async (): Promise<void> => {
-    await file.datasync(); // the state must never claim bytes that are not on disk
+    if (!regularFile) return;
+    // The state must never claim bytes that are not on disk: take it before the sync that makes it true.
     const state: ResumeState = { version: 1, source, size, modified, remaining: remaining() };
+    await file.datasync();
     await writeResumeState(statePath, state);
   };
   const progress = (): void => options.onProgress?.(resumedBytes + fetched, size);
@@ -137,14 +154,14 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
   const takeWork = (): Segment | undefined => {
     pending.sort((a, b) => b.end - b.start - (a.end - a.start));
     const range = pending.shift();
-    if (range !== undefined) return { pos: range.start, end: range.end };
+    if (range !== undefined) return { pos: range.start, end: range.end, writer: undefined };
     let largest: Segment | undefined;
     for (const segment of active) {
       if (largest === undefined || segment.end - segment.pos > largest.end - largest.pos) largest = segment;
     }
     if (largest === undefined || largest.end - largest.pos < 2 * minSegment) return undefined;
     const middle = largest.pos + Math.floor((largest.end - largest.pos) / 2);
-    const split = { pos: middle, end: largest.end };
+    const split = { pos: middle, end: largest.end, writer: undefined };
     largest.end = middle;
     return split;
   };
@@ -166,20 +183,28 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
             client = undefined;
             client = await options.connect(signal);
           }
+          const writer = new PositionedWriter(file, segment.pos);
+          segment.writer = writer;
           await client.download(
             options.remotePath,
-            async (chunk) => {
-              await file.write(chunk, 0, chunk.length, segment.pos);
+            (chunk) => {
+              // Queued, not yet written: `pos` moves on (ranges split from here), the resume state does not.
+              const full = writer.write(chunk);
               segment.pos += chunk.length;
               fetched += chunk.length;
               progress();
+              return full;
             },
             { offset: segment.pos, end: () => segment.end, size, signal },
           );
+          await writer.flush();
           active.delete(segment);
           failures = 0;
         } catch (error) {
+          // Bytes received before the failure are good: write them, and retry only from where they end.
+          const writeFailure = await segment.writer?.flush().then(() => undefined, (e: unknown) => e);
           active.delete(segment);
+          if (writeFailure !== undefined) throw writeFailure;
           if (segment.pos < segment.end) pending.push({ start: segment.pos, end: segment.end });
           if (signal.aborted) return;
           if (client?.closed) {
@@ -248,14 +273,17 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
       if (signal.aborted) throw abortError(signal);
       throw new FtpError('connection', `download incomplete: ${remaining().length} ranges missing`);
     }
-    const onDisk = (await file.stat()).size;
+    const received = resumedBytes + fetched;
+    if (received !== size) throw new FtpError('verify', `received ${received} bytes of ${options.localPath}, the server's file has ${size}`);
+    const onDisk = regularFile ? (await file.stat()).size : size;
     if (onDisk !== size) throw new FtpError('verify', `${options.localPath} has ${onDisk} bytes, the server's file ${size}`);
   } finally {
     await file.close();
   }
 
-  const sha256 = options.sha256 === false ? undefined : await hashFile(options.localPath, 'sha256');
-  const remoteHash = offersHash ? await remoteHashOf(options, signal) : undefined;
+  const sha256 = options.sha256 === false || !regularFile ? undefined : await hashFile(options.localPath, 'sha256');
+  if (offersHash && !regularFile) log(`${options.localPath} is not a regular file: the server's hash cannot be checked`);
+  const remoteHash = offersHash && regularFile ? await remoteHashOf(options, signal) : undefined;
   if (remoteHash !== undefined) {
     const local = remoteHash.algorithm === 'sha256' && sha256 !== undefined ? sha256 : await hashFile(options.localPath, remoteHash.algorithm);
     if (local !== remoteHash.hex) {
