@@ -15,6 +15,8 @@ export type { TcpConnectOptions, TcpInfo, SocketOption } from './tcp-socket.js';
 export { TcpServer } from './tcp-server.js';
 export type { ListenOptions } from './tcp-server.js';
 export { ringstackTransport } from './ftp-transport.js';
+export { DnsResolver, resolveHost, resolvingTransport, parseDnsServer } from './dns.js';
+export type { DnsError, DnsResolverOptions, DnsServer, DnsStack, ResolveHostOptions, ResolveOptions } from './dns.js';
 export { shareStack, attachStack, AppStack } from './app-thread.js';
 export type { StackHandle } from './app-thread.js';
 export { AppEndpoint } from './app-endpoint.js';
