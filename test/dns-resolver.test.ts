@@ -186,6 +186,27 @@ describe('DnsResolver over the memory wire', () => {
     controller.abort(new Error('stop'));
     expect((await failure(pending)).message).toBe('stop');
     expect((await failure(resolver.resolve4('a..b'))).code).toBe('EBADNAME');
+  });
+
+  it('keeps a shared lookup going for the callers that stay, and starts anew after all left', async () => {
+    const [A, B] = await pair();
+    let queries = 0;
+    // Silent to the first try of each lookup, answers the retry.
+    const server = await serve(B, 53, (q) => (++queries % 2 === 1 ? [] : [answerA(q, '198.18.1.44')]));
+    const resolver = new DnsResolver(A, { servers: [SERVER], timeoutMs: 500 });
+    const leaving = new AbortController();
+    const left = resolver.resolve4('shared.test', { signal: leaving.signal });
+    const stays = resolver.resolve4('shared.test');
+    leaving.abort(new Error('left'));
+    expect((await failure(left)).message).toBe('left');
+    expect(await stays).toEqual(['198.18.1.44']);
+    expect(server.queries).toHaveLength(2);
+    // All callers gone: the lookup stops, and the next caller's lookup is a new one that succeeds.
+    const only = new AbortController();
+    const gone = resolver.resolve4('again.test', { signal: only.signal });
+    only.abort(new Error('gone'));
+    expect((await failure(gone)).message).toBe('gone');
+    expect(await resolver.resolve4('again.test')).toEqual(['198.18.1.44']);
     expect(() => new DnsResolver(A, { servers: ['dns.example'] })).toThrow(/bad DNS server/);
   });
 });

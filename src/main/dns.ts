@@ -156,9 +156,10 @@ export class DnsResolver {
     let flight = this.pending.get(key);
     if (flight === undefined) {
       const controller = new AbortController();
-      const result = this.lookup(key, controller.signal).finally(() => this.pending.delete(key));
+      const result = this.lookup(key, controller.signal).finally(() => this.forget(key, started));
       result.catch(() => undefined); // every waiter gets its own rejection below
-      flight = { result, controller, waiters: 0 };
+      const started: InFlight = { result, controller, waiters: 0 };
+      flight = started;
       this.pending.set(key, flight);
     }
     const shared = flight;
@@ -166,8 +167,11 @@ export class DnsResolver {
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         reject(abortReason(signal as AbortSignal));
-        // The last caller gone: stop the queries, so no socket or timer outlives the wait.
-        if (--shared.waiters === 0) shared.controller.abort(signal?.reason);
+        // The last caller gone: stop the queries, so no socket or timer outlives the wait; a later caller starts anew.
+        if (--shared.waiters === 0) {
+          this.forget(key, shared);
+          shared.controller.abort(signal?.reason);
+        }
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       shared.result.then(resolve, reject).finally(() => {
@@ -177,6 +181,10 @@ export class DnsResolver {
     });
   }
 
+  private forget(key: string, flight: InFlight): void {
+    if (this.pending.get(key) === flight) this.pending.delete(key);
+  }
+
   /** Forgets every cached answer. */
   clearCache(): void {
     this.cache.clear();
@@ -184,6 +192,7 @@ export class DnsResolver {
 
   private async lookup(name: string, signal: AbortSignal): Promise<readonly string[]> {
     let qname = name;
+    let ttl = Infinity;
     // A server that gives a CNAME without following it: ask again for the target (RFC 1034 §5.3.3), boundedly.
     for (let hop = 0; hop <= MAX_CNAME_CHAIN; hop++) {
       const message = await this.queryServers(qname, name, signal);
@@ -194,8 +203,9 @@ export class DnsResolver {
       } catch (error) {
         throw dnsError('EBADRESP', name, (error as Error).message, error);
       }
+      ttl = Math.min(ttl, answer.ttl);
       if (answer.addresses.length > 0) {
-        this.remember(name, answer.addresses, answer.ttl);
+        this.remember(name, answer.addresses, ttl);
         return answer.addresses;
       }
       if (answer.canonicalName === qname) throw dnsError('ENODATA', name, qname === name ? 'no A record' : `no A record for its alias ${qname}`);
