@@ -8,6 +8,9 @@ import { RttEstimator } from './rtt.js';
 import { SackScoreboard } from './sack-scoreboard.js';
 import { TcpState } from './types.js';
 
+/** Linux's TCP_MAX_QUICKACKS. */
+export const QUICK_ACK_SEGMENTS = 16;
+
 export class TcpConnection {
   state: TcpState = TcpState.Closed;
   /** Set by the protocol stage (socket id, ring handles...). */
@@ -97,6 +100,16 @@ export class TcpConnection {
   persistAt = -1;
   persistBackoff = 0;
   delayedAckAt = -1;
+  /** End of the last sub-MSS segment sent (Minshall's Nagle variant); meaningful once one was sent. */
+  sndSml = 0;
+  sndSmlSet = false;
+  /**
+   * Data segments still to be acknowledged at once (Linux's quick-ACK mode): at the start and after an idle spell
+   * the sender is in slow start or window-limited, and a delayed ACK would stall it for delayedAckMs.
+   */
+  quickAcks = QUICK_ACK_SEGMENTS;
+  /** When in-order data last arrived (for re-entering quick-ACK mode after idle). */
+  lastDataAt = -Infinity;
   keepaliveAt = -1;
   timeWaitAt = -1;
   /** When this connection entered TIME-WAIT. */

@@ -2,7 +2,7 @@
 // queue is bounded by the ring, hence by the window), the window we offer with receiver-side silly-window
 // avoidance (RFC 9293 §3.8.6.2.2) and RFC 7323 §2.3 scaling, delayed ACKs (RFC 9293 §3.8.6.3, RFC 5681 §4.2),
 // FIN arrival, and receive-buffer auto-tuning.
-import type { TcpConnection } from './connection.js';
+import { QUICK_ACK_SEGMENTS, type TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { seqAdd, seqDiff, seqMax } from './seq.js';
 import { TcpState } from './types.js';
@@ -94,8 +94,15 @@ export function receiveText(
   conn.bytesReceived += delivered;
   autoTune(conn, now, delivered);
   engine.events.onReadable(conn);
+  // After an idle spell the sender restarts from a small window (RFC 5681 §4.1): acknowledge at once again.
+  if (now - conn.lastDataAt > conn.rtt.rto) conn.quickAcks = QUICK_ACK_SEGMENTS;
+  conn.lastDataAt = now;
   if (filledGap || seqDiff(conn.rcvNxt, conn.lastAckSent) >= 2 * conn.rcvMss) {
     // RFC 5681 §4.2: ACK when a gap is filled, and at least every second full-sized segment.
+    conn.ackNow = true;
+  } else if (conn.quickAcks > 0) {
+    // RFC 5681 §4.2 allows delaying; during slow start a delayed ACK only stalls the sender (Linux's quick-ACK).
+    conn.quickAcks--;
     conn.ackNow = true;
   } else if (conn.delayedAckAt < 0) {
     conn.delayedAckAt = now + engine.config.delayedAckMs;

@@ -111,13 +111,21 @@ function transmitOne(engine: TcpEngine, conn: TcpConnection, now: number, force:
   if (len === 0 && !(finNext && available === 0 && cwndRoom > 0)) return false;
   if (len > 0 && len < room && !retransmitting && !force) {
     const allQueued = seqAdd(seq, len) === conn.sendDataEnd;
-    const nagleAllows = conn.noDelay || conn.sndMax === conn.sndUna || conn.finRequested;
+    // Minshall's variant of Nagle (draft-minshall-nagle, as Linux): hold a small segment only while an earlier
+    // small segment is unacknowledged. Plain Nagle also holds the partial segment at the end of every buffer
+    // refill behind full ones, and with a delayed ACK on the other side that stalls the stream for delayedAckMs.
+    const smallInFlight = conn.sndSmlSet && seqGt(conn.sndSml, conn.sndUna);
+    const nagleAllows = conn.noDelay || !smallInFlight || conn.finRequested;
     const halfWindow = len >= conn.maxSndWnd / 2 && windowRoom < available;
     if (!((allQueued && nagleAllows) || halfWindow)) return false;
   }
   if (len < 0) len = 0;
   if (!sendRange(engine, conn, now, seq, len, finNext)) return false;
   conn.sndNxt = seqAdd(seq, len + (finNext ? 1 : 0));
+  if (len > 0 && len < room) {
+    conn.sndSml = conn.sndNxt;
+    conn.sndSmlSet = true;
+  }
   return true;
 }
 
