@@ -28,6 +28,7 @@ import {
   type FtpUrl,
 } from '../ftp/index.js';
 import { serveCommand } from './serve-command.js';
+import { loadCommand } from './load-command.js';
 import { EXIT, UsageError } from './cli-common.js';
 import { closeCliStacks, stackCommands, stackOptions, stackTransport } from './cli-stack.js';
 import { parseDnsServer, resolvingTransport } from './dns.js';
@@ -291,7 +292,7 @@ const put: CliCommand = {
 };
 
 /** The command table. Add commands here (ping, stats, serve, ...). */
-export const commands: Record<string, CliCommand> = { get, ls, put, ...stackCommands, serve: serveCommand(transportFor) };
+export const commands: Record<string, CliCommand> = { get, ls, put, ...stackCommands, serve: serveCommand(transportFor), load: loadCommand };
 
 // ---- dispatch ----------------------------------------------------------------------------------------------------
 
