@@ -1,6 +1,7 @@
-// `ringstack serve --kernel` in the bed's peer namespace, fetched by the kernel-side clients curl, lftp and wget
-// from the kernel-client namespace over the veth: passive and active, equal sha256, an upload, and path-escape
-// attempts refused. Root only (namespaces); skipped with a visible reason otherwise.
+// `ringstack serve` fetched by the kernel-side clients curl, lftp and wget over a veth: passive and active, equal
+// sha256, an upload, and path-escape attempts refused. Twice: on our stack (packet: in the stack namespace, the
+// kernel's clients in the peer namespace) and with --kernel (in the peer namespace, clients in the kernel-client
+// namespace). Root only (namespaces); skipped with a visible reason otherwise.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,8 +17,17 @@ const tsxLoader = import.meta.resolve('tsx');
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const USER = { name: 'bob', password: 'bed-pass' };
 
-describeWithTestbed('ringstack serve --kernel, fetched by curl, lftp and wget', () => {
-  const bed = useTestbed({ name: testbedName('fsrv'), files: 'small' });
+for (const onStack of [true, false]) describeWithTestbed(`ringstack serve${onStack ? ' on our stack' : ' --kernel'}, fetched by curl, lftp and wget`, () => {
+  const bed = useTestbed({ name: testbedName(onStack ? 'fsrs' : 'fsrv'), files: 'small' });
+  /** Where the server runs, where the kernel's clients run, the address they dial and the one active mode offers. */
+  const where = () => {
+    const b = bed();
+    return onStack
+      ? { serverNs: b.namespaces.stack, clientNs: b.namespaces.peer, serverIp: b.stackLink.stackIp, clientIp: b.stackLink.peerIp,
+        transport: ['--link', `packet:${b.stackLink.stackIf}`, '--ip', `${b.stackLink.stackIp}/${b.stackLink.prefixLength}`, '--host', b.stackLink.stackIp] }
+      : { serverNs: b.namespaces.peer, clientNs: b.namespaces.kclient, serverIp: b.kclientLink.peerIp, clientIp: b.kclientLink.clientIp,
+        transport: ['--kernel', '--host', '0.0.0.0'] };
+  };
   let dir = '';
   let server: ChildProcess | undefined;
   let serverExit: Promise<number | null> | undefined;
@@ -25,7 +35,7 @@ describeWithTestbed('ringstack serve --kernel, fetched by curl, lftp and wget', 
   let port = 0;
 
   beforeAll(async () => {
-    const { files, namespaces } = bed();
+    const { files } = bed();
     dir = await mkdtemp(join(tmpdir(), 'ringstack-serve-bed-'));
     const root = join(dir, 'root');
     await mkdir(root);
@@ -35,8 +45,8 @@ describeWithTestbed('ringstack serve --kernel, fetched by curl, lftp and wget', 
     await writeFile(join(dir, 'outside', 'secret.txt'), 'not for you\n');
     await symlink(join(dir, 'outside'), join(root, 'escape'));
     await symlink(join(dir, 'outside', 'secret.txt'), join(root, 'secret-link'));
-    const child = spawn('ip', ['netns', 'exec', namespaces.peer, process.execPath, '--import', tsxLoader, cliPath, 'serve', root,
-      '--kernel', '--host', '0.0.0.0', '--port', '0', '--upload', join(dir, 'upload'), '--user', `${USER.name}:${USER.password}`, '--json', '--verbose'],
+    const child = spawn('ip', ['netns', 'exec', where().serverNs, process.execPath, '--import', tsxLoader, cliPath, 'serve', root,
+      ...where().transport, '--port', '0', '--upload', join(dir, 'upload'), '--user', `${USER.name}:${USER.password}`, '--json', '--verbose'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
     server = child;
     serverExit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
@@ -68,24 +78,24 @@ describeWithTestbed('ringstack serve --kernel, fetched by curl, lftp and wget', 
   }, 30_000);
 
   async function client(argv: string[], check = true): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-    const result = await execInNamespace(bed().namespaces.kclient, argv, { timeoutMs: 30_000, check: false });
+    const result = await execInNamespace(where().clientNs, argv, { timeoutMs: 30_000, check: false });
     if (check) expect(result.code, `${argv.join(' ')}: ${result.stderr}\nserver: ${stderr.slice(-3000)}`).toBe(0);
     return result;
   }
 
-  const url = (path: string, user = '') => `ftp://${user}${bed().kclientLink.peerIp}:${port}/${path}`;
+  const url = (path: string, user = '') => `ftp://${user}${where().serverIp}:${port}/${path}`;
   const lftp = (passive: boolean, commands: string) => [
     'lftp', '-c',
     `set ftp:passive-mode ${passive ? 'on' : 'off'}; set net:max-retries 1; set net:timeout 10; set xfer:clobber on; ` +
-      `open -p ${port} ${bed().kclientLink.peerIp}; ${commands}`,
+      `open -p ${port} ${where().serverIp}; ${commands}`,
   ];
 
   it('curl: every small file, passive and active, with equal sha256; listing; resume', async () => {
-    const { files, kclientLink } = bed();
+    const { files } = bed();
     for (const file of files) {
       const passive = await client(['curl', '-sS', '--max-time', '20', url(file.name)]);
       expect(sha256(passive.stdout), `${file.name} passive`).toBe(file.sha256);
-      const active = await client(['curl', '-sS', '--max-time', '20', '-P', kclientLink.clientIp, url(file.name)]);
+      const active = await client(['curl', '-sS', '--max-time', '20', '-P', where().clientIp, url(file.name)]);
       expect(sha256(active.stdout), `${file.name} active`).toBe(file.sha256);
     }
     const listing = (await client(['curl', '-sS', '--max-time', '20', url('')])).stdout.toString();
@@ -104,7 +114,7 @@ describeWithTestbed('ringstack serve --kernel, fetched by curl, lftp and wget', 
       expect(sha256(out.stdout), passive ? 'passive' : 'active').toBe(big.sha256);
     }
     const put = await client(['lftp', '-c',
-      `set net:max-retries 1; set net:timeout 10; open -u ${USER.name},${USER.password} -p ${port} ${bed().kclientLink.peerIp}; ` +
+      `set net:max-retries 1; set net:timeout 10; open -u ${USER.name},${USER.password} -p ${port} ${where().serverIp}; ` +
         `cd upload; put ${big.path} -o lftp-up.bin`]);
     expect(put.code).toBe(0);
     expect(sha256(await readFile(join(dir, 'upload', 'lftp-up.bin')))).toBe(big.sha256);
