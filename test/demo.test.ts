@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { describeWithTestbed } from './helpers/testbed.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -41,3 +42,14 @@ it('npm start completes without root and prints the verified report', async () =
     rmSync(home, { recursive: true, force: true });
   }
 }, 150_000);
+
+// README's `npm start -- --bed`: the same fetch against vsftpd on the Linux kernel, our stack on AF_PACKET.
+// It brings its own bed (rsdemo) up and down.
+describeWithTestbed('npm start -- --bed', () => {
+  it('fetches the 100 MiB bed file from vsftpd over packet: with 4 connections, verified', async () => {
+    const { stdout } = await run('npm', ['start', '--', '--bed'], { cwd: root, timeout: 240_000 });
+    expect(stdout).toMatch(/fetched 100\.0 MiB in [\d.]+ s/);
+    expect(stdout).toMatch(/sha256 [0-9a-f]{64} verified/);
+    expect(stdout).toMatch(/on packet:rsdemo-s0/);
+  }, 300_000);
+});
