@@ -58,27 +58,44 @@ class ManualFile implements PositionedFile {
 const chunk = (length: number, fill: number): Buffer => Buffer.alloc(length, fill);
 
 describe('PositionedWriter', () => {
-  it('writes chunks queued during a write in one writev, at the right positions', async () => {
+  it('stages chunks into buffers and writes the buffers filled during a write in one writev', async () => {
     const file = new ManualFile();
-    const writer = new PositionedWriter(file, 100);
-    expect(writer.write(chunk(10, 1))).toBeUndefined();
-    for (let i = 2; i <= 5; i++) expect(writer.write(chunk(10, i))).toBeUndefined();
-    expect(writer.pendingBytes).toBe(50);
+    const writer = new PositionedWriter(file, 100, { bufferBytes: 8, buffers: 8 });
+    for (let i = 1; i <= 5; i++) expect(writer.write(chunk(8, i))).toBeUndefined();
+    expect(writer.write(chunk(3, 6))).toBeUndefined(); // stays staged until flush
+    expect(writer.pendingBytes).toBe(43);
+    expect(file.calls).toEqual([{ buffers: 1, bytes: 8, position: 100 }]);
+    const flushed = writer.flush();
     await file.completeAll();
-    await writer.flush();
+    await flushed;
     expect(file.calls).toEqual([
-      { buffers: 1, bytes: 10, position: 100 },
-      { buffers: 4, bytes: 40, position: 110 },
+      { buffers: 1, bytes: 8, position: 100 },
+      { buffers: 5, bytes: 35, position: 108 },
     ]);
-    expect(writer.writtenPosition).toBe(150);
+    expect(writer.writtenPosition).toBe(143);
     expect(writer.pendingBytes).toBe(0);
-    for (let i = 1; i <= 5; i++) expect(file.content.subarray(100 + (i - 1) * 10, 100 + i * 10).every((b) => b === i)).toBe(true);
+    for (let i = 1; i <= 5; i++) expect(file.content.subarray(100 + (i - 1) * 8, 100 + i * 8).every((b) => b === i)).toBe(true);
+    expect([...file.content.subarray(140, 143)]).toEqual([6, 6, 6]);
+  });
+
+  it('copies: a chunk the caller reuses at once is written as it was', async () => {
+    const file = new ManualFile();
+    const writer = new PositionedWriter(file, 0, { bufferBytes: 64 });
+    const reused = Buffer.alloc(10);
+    for (let i = 1; i <= 3; i++) {
+      reused.fill(i);
+      writer.write(reused);
+    }
+    const flushed = writer.flush();
+    await file.completeAll();
+    await flushed;
+    expect([...file.content.subarray(0, 30)]).toEqual([...Array(10).fill(1), ...Array(10).fill(2), ...Array(10).fill(3)]);
   });
 
   it('continues a short write where it stopped', async () => {
     const file = new ManualFile();
     file.maxPerCall = 7;
-    const writer = new PositionedWriter(file, 0);
+    const writer = new PositionedWriter(file, 0, { bufferBytes: 5 });
     writer.write(chunk(5, 1));
     writer.write(chunk(5, 2));
     writer.write(chunk(5, 3));
@@ -90,26 +107,28 @@ describe('PositionedWriter', () => {
     expect(file.calls.map((c) => c.position)).toEqual([0, 5, 12]);
   });
 
-  it('asks the caller to wait above the high-water mark, and lets it go once below', async () => {
+  it('asks the caller to wait while every staging buffer is in use, and lets it go when one is free', async () => {
     const file = new ManualFile();
-    const writer = new PositionedWriter(file, 0, { highWaterMark: 25 });
-    expect(writer.write(chunk(10, 1))).toBeUndefined();
-    expect(writer.write(chunk(10, 2))).toBeUndefined();
-    const wait = writer.write(chunk(10, 3));
+    const writer = new PositionedWriter(file, 0, { bufferBytes: 10, buffers: 2 });
+    expect(writer.write(chunk(10, 1))).toBeUndefined(); // buffer 1 full: being written
+    const wait = writer.write(chunk(10, 2)); // buffer 2 full and queued: none left
     expect(wait).toBeInstanceOf(Promise);
     let released = false;
     void wait?.then(() => (released = true));
-    await file.complete(); // the first chunk: 20 bytes still queued, below 25
+    await Promise.resolve();
+    expect(released).toBe(false);
+    await file.complete(); // buffer 1 is free again
     await Promise.resolve();
     expect(released).toBe(true);
+    const flushed = writer.flush();
     await file.completeAll();
-    await writer.flush();
-    expect(writer.writtenPosition).toBe(30);
+    await flushed;
+    expect(writer.writtenPosition).toBe(20);
   });
 
   it('reports a failed write to the waiting caller, to flush and to every later write', async () => {
     const file = new ManualFile();
-    const writer = new PositionedWriter(file, 40, { highWaterMark: 10 });
+    const writer = new PositionedWriter(file, 40, { bufferBytes: 8, buffers: 1 });
     file.failWith = Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
     const wait = writer.write(chunk(16, 1));
     const waited = wait?.then(() => undefined, (error: unknown) => error);
@@ -134,7 +153,7 @@ describe('PositionedWriter', () => {
       const half = Math.floor(data.length / 2);
       const handle = await open(join(dir, 'out.bin'), 'w');
       try {
-        const writers = [new PositionedWriter(handle, 0, { highWaterMark: 256 * 1024 }), new PositionedWriter(handle, half, { highWaterMark: 256 * 1024 })];
+        const writers = [new PositionedWriter(handle, 0, { bufferBytes: 100_000 }), new PositionedWriter(handle, half, { bufferBytes: 100_000 })];
         const ranges: [number, number][] = [[0, half], [half, data.length]];
         await Promise.all(
           writers.map(async (writer, i) => {

@@ -1,8 +1,9 @@
-// Writes a stream of chunks into a file from a given position, coalescing them: while one positioned writev is
-// in flight, newly received chunks queue, and the next writev takes all of them at once. A download then costs
-// one thread-pool round trip per batch instead of one per 64 KiB socket read, and the socket keeps being read
-// while the disk works. Memory stays bounded: `write` returns a promise (wait for it) once `highWaterMark` bytes
-// are queued.
+// Writes a stream of chunks into a file from a given position through a few staging buffers: each chunk is
+// copied into the current buffer (so the socket's chunk dies young and the garbage collector never has to
+// promote and sweep thousands of queued 64 KiB buffers), and a full buffer is written with one positioned writev,
+// while the next fills. A download then costs one thread-pool round trip per staging buffer instead of one per
+// socket read, and the socket keeps being read while the disk works. Memory stays bounded: `write` returns a
+// promise (wait for it) while every staging buffer is full or being written.
 
 import { FtpError } from './errors.js';
 
@@ -12,8 +13,10 @@ export interface PositionedFile {
 }
 
 export interface PositionedWriterOptions {
-  /** Queued bytes above which `write` asks the caller to wait (default 8 MiB). */
-  readonly highWaterMark?: number | undefined;
+  /** Bytes per staging buffer (default 1 MiB): the usual size of one write. */
+  readonly bufferBytes?: number | undefined;
+  /** Staging buffers at most (default 4); `write` asks the caller to wait when all are in use. */
+  readonly buffers?: number | undefined;
 }
 
 /** Linux's IOV_MAX: at most this many buffers per writev. */
@@ -21,7 +24,15 @@ const MAX_BUFFERS_PER_WRITE = 1024;
 
 export class PositionedWriter {
   private readonly file: PositionedFile;
-  private readonly highWaterMark: number;
+  private readonly bufferBytes: number;
+  private readonly maxBuffers: number;
+  /** Staging buffers not in use. */
+  private readonly spare: Buffer[] = [];
+  private allocated = 0;
+  /** The buffer being filled, and how much of it is. */
+  private current: Buffer | undefined;
+  private currentFill = 0;
+  /** Filled buffers (views of their used part) waiting to be written, in file order. */
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private written: number;
@@ -35,45 +46,73 @@ export class PositionedWriter {
     if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`PositionedWriter: bad position ${position}`);
     this.file = file;
     this.written = position;
-    this.highWaterMark = Math.max(1, options.highWaterMark ?? 8 * 1024 * 1024);
+    this.bufferBytes = Math.max(1, Math.floor(options.bufferBytes ?? 1024 * 1024));
+    this.maxBuffers = Math.max(1, Math.floor(options.buffers ?? 4));
   }
 
-  /** The file position right after the last byte that was written (queued bytes are not counted). */
+  /** The file position right after the last byte that was written (staged bytes are not counted). */
   get writtenPosition(): number {
     return this.written;
   }
 
   /** Bytes accepted but not yet written. */
   get pendingBytes(): number {
-    return this.queuedBytes;
+    return this.queuedBytes + this.currentFill;
   }
 
   /**
-   * Queues `chunk` (which must not be modified afterwards) after the bytes queued before it. Returns undefined
-   * while the queue is short, else a promise that settles when it has drained below the high-water mark; it
-   * rejects if a write failed. A failure is also thrown by every later `write` and by `flush`.
+   * Copies `chunk` after the bytes accepted before it (the caller may reuse `chunk` at once). Returns undefined
+   * while a staging buffer is free, else a promise that settles when one is; it rejects if a write failed. A
+   * failure is also thrown by every later `write` and by `flush`.
    */
-  write(chunk: Buffer): Promise<void> | undefined {
+  write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.failure !== undefined) throw this.failure;
-    if (chunk.length === 0) return undefined;
-    this.queue.push(chunk);
-    this.queuedBytes += chunk.length;
-    this.writing ??= this.drain();
-    return this.queuedBytes >= this.highWaterMark ? this.belowHighWaterMark() : undefined;
+    let offset = 0;
+    while (offset < chunk.length) {
+      // Always accepted: at most one staging buffer beyond the limit, for the rest of this chunk.
+      const target = this.current ?? (this.current = this.takeBuffer());
+      const take = Math.min(chunk.length - offset, target.length - this.currentFill);
+      target.set(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take), this.currentFill);
+      this.currentFill += take;
+      offset += take;
+      if (this.currentFill === target.length) this.submitCurrent();
+    }
+    return this.allocated - this.spare.length > this.maxBuffers - 1 && this.queue.length + (this.batch === undefined ? 0 : 1) > 0
+      ? this.bufferFree()
+      : undefined;
   }
 
-  /** Waits until everything queued is written; rejects with the first write error. */
+  /** Writes what is staged and waits until everything is written; rejects with the first write error. */
   async flush(): Promise<void> {
+    if (this.failure === undefined) this.submitCurrent();
     while (this.writing !== undefined) await this.writing;
     if (this.failure !== undefined) throw this.failure;
   }
 
-  private async belowHighWaterMark(): Promise<void> {
-    while (this.batch !== undefined && this.queuedBytes >= this.highWaterMark) await this.batch.catch(() => undefined);
+  private takeBuffer(): Buffer {
+    const buffer = this.spare.pop();
+    if (buffer !== undefined) return buffer;
+    this.allocated++;
+    return Buffer.allocUnsafeSlow(this.bufferBytes);
+  }
+
+  private submitCurrent(): void {
+    if (this.current === undefined || this.currentFill === 0) return;
+    this.queue.push(this.current.subarray(0, this.currentFill));
+    this.queuedBytes += this.currentFill;
+    this.current = undefined;
+    this.currentFill = 0;
+    this.writing ??= this.drain();
+  }
+
+  private async bufferFree(): Promise<void> {
+    while (this.batch !== undefined && this.allocated - this.spare.length > this.maxBuffers - 1) {
+      await this.batch.catch(() => undefined);
+    }
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Writes batches until the queue is empty; runs at most once at a time (`writing`). */
+  /** Writes queued buffers until none is left; runs at most once at a time (`writing`). */
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
@@ -81,11 +120,15 @@ export class PositionedWriter {
         this.queue = batch === this.queue ? [] : this.queue.slice(MAX_BUFFERS_PER_WRITE);
         this.batch = this.writeAll(batch);
         await this.batch;
+        // The views' backing buffers are free again (a view never spans two staging buffers).
+        for (const view of batch) this.spare.push(Buffer.from(view.buffer, view.byteOffset, this.bufferBytes));
       }
     } catch (error) {
       this.failure = new FtpError('usage', `cannot write at byte ${this.written}: ${(error as Error).message}`, { cause: error });
       this.queue = [];
       this.queuedBytes = 0;
+      this.current = undefined;
+      this.currentFill = 0;
     } finally {
       this.batch = undefined;
       this.writing = undefined;
