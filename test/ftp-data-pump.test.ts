@@ -7,7 +7,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { receiveData } from '../src/ftp/data-pump.js';
+import { DirectReceiver, receiveData } from '../src/ftp/data-pump.js';
 import { FtpError } from '../src/ftp/errors.js';
 import { FtpClient } from '../src/ftp/client.js';
 import { NetTransport } from '../src/ftp/net-transport.js';
@@ -123,6 +123,39 @@ describe('receiveData', () => {
     const error = await failure(receiving);
     expect(error.kind).toBe('aborted');
     expect(socket.destroyed).toBe(true);
+  });
+});
+
+describe('receiveData into a caller-owned buffer (NetTransport with `receive`)', () => {
+  it('keeps what arrived before it took over, pauses for the consumer, and delivers every byte in order', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    server = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(data); // at once: some of it arrives before receiveData runs
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    const direct = new DirectReceiver(64 * 1024);
+    const socket = await new NetTransport().connect({ host: '127.0.0.1', port: address.port, timeoutMs: 2000, receive: direct });
+    let dataEvents = 0;
+    socket.on('data', () => dataEvents++);
+    await sleep(30);
+    const copies: Buffer[] = [];
+    let calls = 0;
+    const result = await receiveData(
+      socket,
+      (chunk) => {
+        copies.push(Buffer.from(chunk)); // a view of the reused buffer: copy it
+        return ++calls % 5 === 0 ? sleep(1) : undefined;
+      },
+      { overflowIsError: true, idleMs: 2000, direct },
+    );
+    expect(result).toEqual({ bytes: data.length, stoppedEarly: false });
+    expect(Buffer.concat(copies).equals(data)).toBe(true);
+    expect(dataEvents).toBe(0);
+    expect(copies.some((c) => c.length === 64 * 1024)).toBe(true);
   });
 });
 

@@ -20,7 +20,7 @@ import {
   unmapIPv4,
 } from './passive.js';
 import { describeReply, isCompletion, isNegative, isPreliminary, type FtpReply, type ReplyLimits } from './reply.js';
-import { receiveData, sendData, type ReceiveResult } from './data-pump.js';
+import { DirectReceiver, receiveData, sendData, type ReceiveResult } from './data-pump.js';
 import { TlsSessionCache } from './tls.js';
 import type { FtpListener, FtpSocket, FtpTransport } from './transport.js';
 
@@ -87,6 +87,12 @@ export interface DownloadOptions extends TransferOptions {
   /** The file's size if known (SIZE): more bytes is an error, fewer with a 2xx reply is an error. */
   readonly size?: number | undefined;
   readonly type?: 'I' | 'A' | undefined;
+  /**
+   * The sink copies each chunk before it returns (a PositionedWriter does): then a chunk may be a view of a
+   * receive buffer that the next read overwrites, and a plain passive data connection is read without an
+   * allocation per read (FtpConnectOptions.receive). Default false: every chunk is the sink's to keep.
+   */
+  readonly sinkCopies?: boolean | undefined;
 }
 
 export interface TransferResult {
@@ -340,8 +346,11 @@ export class FtpClient {
         const end = endNow();
         return end === undefined || end === size;
       };
+      // Not under TLS: the TLS layer reads the socket itself.
+      const direct = options.sinkCopies === true && this.options.mode !== 'active' && !this.protectedData ? new DirectReceiver() : undefined;
       const { outcome, reply } = await this.transfer('RETR', path, options.type ?? 'I', offset, options.signal, (socket, signal) =>
         receiveData(socket, sink, {
+          direct,
           limit: () => {
             const end = endNow() ?? size;
             return end === undefined ? undefined : end - offset;
@@ -351,6 +360,7 @@ export class FtpClient {
           signal,
           onBytes: options.onProgress,
         }),
+        direct,
       );
       if (!outcome.stoppedEarly && size !== undefined && offset + outcome.bytes !== size) {
         throw new FtpError(
@@ -492,7 +502,7 @@ export class FtpClient {
   }
 
   /** EPSV (remembered if it works), else PASV with the RFC 2577 address check; returns the connected socket. */
-  private async openPassive(signal: AbortSignal): Promise<FtpSocket> {
+  private async openPassive(signal: AbortSignal, receive?: DirectReceiver): Promise<FtpSocket> {
     const peer = unmapIPv4(this.control.peerAddress);
     let host = peer;
     let port = 0;
@@ -518,7 +528,7 @@ export class FtpClient {
       host = choice.host;
       port = offered.port;
     }
-    return this.transport.connect({ host, port, timeoutMs: this.timeouts.connectMs, signal });
+    return this.transport.connect({ host, port, timeoutMs: this.timeouts.connectMs, signal, receive });
   }
 
   /** Listens on the control connection's local address and announces it with EPRT (else PORT). */
@@ -581,6 +591,7 @@ export class FtpClient {
     offset: number,
     callerSignal: AbortSignal | undefined,
     handle: (socket: FtpSocket, signal: AbortSignal) => Promise<DataOutcome>,
+    receive?: DirectReceiver,
   ): Promise<{ outcome: DataOutcome; reply: FtpReply | undefined }> {
     const abort = new AbortController();
     const signal = callerSignal === undefined ? abort.signal : AbortSignal.any([callerSignal, abort.signal]);
@@ -594,7 +605,7 @@ export class FtpClient {
     let keepalive: NodeJS.Timeout | undefined;
     try {
       if (this.options.mode === 'active') listener = await this.openActive(signal);
-      else data = await this.openPassive(signal);
+      else data = await this.openPassive(signal, receive);
       if (offset > 0) await this.expect('REST', formatOffset(offset), [350]);
       this.checkInSync();
       commandSent = true;

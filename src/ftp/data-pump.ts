@@ -3,6 +3,7 @@
 
 import { finished, type Duplex } from 'node:stream';
 import { FtpError, abortError } from './errors.js';
+import type { FtpDirectReceive } from './transport.js';
 import { waitFor } from './wait.js';
 
 export interface ReceiveOptions {
@@ -16,7 +17,52 @@ export interface ReceiveOptions {
   readonly idleMs: number;
   readonly signal?: AbortSignal | undefined;
   readonly onBytes?: ((bytes: number) => void) | undefined;
+  /**
+   * The receive buffer the socket was connected with (FtpConnectOptions.receive). Its reads reach `consume` as
+   * views of that one buffer, so `consume` must copy what it keeps. 'data' events are handled too, for a
+   * transport that ignored it.
+   */
+  readonly direct?: DirectReceiver | undefined;
 }
+
+/**
+ * A caller-owned receive buffer for one data connection (FtpConnectOptions.receive). Reads that arrive before
+ * `receiveData` takes over (between connecting and the server's 150) are copied aside, at most
+ * `EARLY_LIMIT` bytes before the socket is paused.
+ */
+export class DirectReceiver implements FtpDirectReceive {
+  readonly buffer: Uint8Array;
+  private handler: ((length: number) => boolean) | undefined;
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+
+  constructor(bytes = 256 * 1024) {
+    this.buffer = new Uint8Array(bytes);
+  }
+
+  onData(length: number): boolean {
+    if (this.handler !== undefined) return this.handler(length);
+    this.early.push(Buffer.from(this.buffer.subarray(0, length)));
+    this.earlyBytes += length;
+    return this.earlyBytes < EARLY_LIMIT;
+  }
+
+  /** From now on reads go to `handler`; returns the copies of what came before. */
+  take(handler: (length: number) => boolean): Buffer[] {
+    this.handler = handler;
+    const early = this.early;
+    this.early = [];
+    this.earlyBytes = 0;
+    return early;
+  }
+
+  /** Back to copying aside (the reader is gone; a late read must not reach it). */
+  release(): void {
+    this.handler = undefined;
+  }
+}
+
+const EARLY_LIMIT = 1024 * 1024;
 
 export interface ReceiveResult {
   readonly bytes: number;
@@ -57,6 +103,7 @@ export function receiveData(
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
       socket.off('data', onData);
+      options.direct?.release();
       stopWatching();
       signal?.removeEventListener('abort', onAbort);
       socket.pause();
@@ -153,8 +200,18 @@ export function receiveData(
 
     signal?.addEventListener('abort', onAbort, { once: true });
     timer = setTimeout(checkIdle, idleMs);
+    if (options.direct !== undefined) {
+      const { direct } = options;
+      const early = direct.take((length) => {
+        if (settled) return false;
+        lastActivity = performance.now();
+        // Paused for the consumer, the socket reads nothing more, so this cannot overlap a pending consume.
+        return deliver(Buffer.from(direct.buffer.buffer, direct.buffer.byteOffset, length));
+      });
+      for (const chunk of early) onData(chunk);
+    }
     socket.on('data', onData);
-    socket.resume();
+    if (!settled && consuming === undefined) socket.resume();
   });
 }
 

@@ -21,7 +21,7 @@ export { parseListing } from './listing.js';
 export type { FtpReply } from './reply.js';
 export { NetTransport, type SocketApi, type NetLikeSocket, type NetLikeServer } from './net-transport.js';
 export { startTls } from './tls.js';
-export type { FtpConnectOptions, FtpListener, FtpListenOptions, FtpSocket, FtpTransport } from './transport.js';
+export type { FtpConnectOptions, FtpDirectReceive, FtpListener, FtpListenOptions, FtpSocket, FtpTransport } from './transport.js';
 export { segmentedDownload } from './segmented.js';
 export type { SegmentedDownloadOptions, SegmentedDownloadResult } from './segmented.js';
 export { resumeStatePath } from './resume-state.js';

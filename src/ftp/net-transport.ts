@@ -23,14 +23,20 @@ export interface NetLikeServer {
   once(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-/** Where sockets come from: node:net, or a user-space stack with the same surface. */
+/** node:net's `onread`: reads go into `buffer` and to `callback`, not to 'data' events. */
+export interface OnRead {
+  readonly buffer: Uint8Array;
+  callback(length: number, buffer: Uint8Array): boolean;
+}
+
+/** Where sockets come from: node:net, or a user-space stack with the same surface (which may ignore `onread`). */
 export interface SocketApi {
-  connect(options: { host: string; port: number }): NetLikeSocket;
+  connect(options: { host: string; port: number; onread?: OnRead | undefined }): NetLikeSocket;
   createServer(): NetLikeServer;
 }
 
 const kernelSockets: SocketApi = {
-  connect: (options) => net.connect(options),
+  connect: ({ host, port, onread }) => net.connect(onread === undefined ? { host, port } : { host, port, onread }),
   createServer: () => net.createServer() as unknown as NetLikeServer,
 };
 
@@ -43,7 +49,12 @@ export class NetTransport implements FtpTransport {
   connect(options: FtpConnectOptions): Promise<FtpSocket> {
     return waitFor<FtpSocket>(
       (resolve, reject) => {
-        const socket = this.sockets.connect({ host: options.host, port: options.port });
+        const { receive } = options;
+        const socket = this.sockets.connect({
+          host: options.host,
+          port: options.port,
+          onread: receive === undefined ? undefined : { buffer: receive.buffer, callback: (length) => receive.onData(length) },
+        });
         let connected = false;
         const onConnect = (): void => {
           connected = true;

@@ -21,6 +21,23 @@ export interface FtpConnectOptions {
   readonly signal?: AbortSignal | undefined;
   /** The transport rejects with FtpError('timeout') if the connection is not up in time. */
   readonly timeoutMs: number;
+  /**
+   * Optional, for a download's data connection: read straight into `receive.buffer` (node:net's `onread`), with
+   * no allocation per read. A transport that honours it delivers every read through `receive.onData` and emits
+   * no 'data' events; one that does not (ours: its socket buffers are rings already) just ignores it, so the
+   * reader listens to both. 'end', 'error' and 'close' work as usual, and `pause()`/`resume()` still apply.
+   */
+  readonly receive?: FtpDirectReceive | undefined;
+}
+
+/** A caller-owned receive buffer (see FtpConnectOptions.receive). */
+export interface FtpDirectReceive {
+  readonly buffer: Uint8Array;
+  /**
+   * `length` new bytes are at the start of `buffer`; they are overwritten by the next read, so copy what you
+   * keep before returning. Return false to pause the socket (resume it with `socket.resume()`).
+   */
+  onData(length: number): boolean;
 }
 
 export interface FtpListenOptions {
