@@ -1,0 +1,199 @@
+// Our TCP over real links against the Linux kernel, next to the kernel's own TCP on the same bed in the same run.
+// For each MTU and peer offload setting (scripts/testbed.sh --mtu, --offloads) one bed is built; a Node program
+// in the peer namespace serves a sink (counts what it gets) and a source (sends a prefix of the bed's 1 GiB file),
+// and three clients move BYTES each way through it:
+//   packet  — our stack on an AF_PACKET socket on the bed's veth (with and without PACKET_VNET_HDR),
+//   tap     — our stack on the bed's TAP device (with and without IFF_VNET_HDR),
+//   kernel  — Node's net in NAME-kclient over its own veth to the peer, with that veth's offloads set like the
+//             stack veth's: the kernel's figure for the same MTU and offload setting.
+// "out" is client → peer, "in" is peer → client. Frames/s and the mean frame size are our stack's link counters
+// (a mean above the MTU means GSO super-frames crossed whole).
+// Run as root: npx tsx bench/stack-link.ts
+//   STACK_LINK_BENCH_MB=256  STACK_LINK_BENCH_MTUS=1500,9000  STACK_LINK_BENCH_OFFLOADS=on,off
+//   STACK_LINK_BENCH_LAYOUT=single  STACK_LINK_BENCH_DRIVERS=packet,tap  STACK_LINK_BENCH_VNET=off,on
+//   STACK_LINK_BENCH_SOCKET_KB=256 (each TCP socket's rings; default: the stack's)
+// Figures go to docs/PERFORMANCE.md ("TCP over packet and TAP against the kernel").
+import os from 'node:os';
+import type { Duplex } from 'node:stream';
+import { createStack, type Stack, type StackLayout } from '../src/main/index.js';
+import { patternChunk, startKernelPeer, type KernelPeer } from '../test/helpers/kernel-peer.js';
+import { execInNamespace, testbedDown, testbedName, testbedUp, type Testbed } from '../test/helpers/testbed.js';
+
+const BYTES = Number(process.env.STACK_LINK_BENCH_MB ?? 256) << 20;
+const MTUS = (process.env.STACK_LINK_BENCH_MTUS ?? '1500,9000').split(',').map(Number);
+const OFFLOADS = (process.env.STACK_LINK_BENCH_OFFLOADS ?? 'on,off').split(',') as ('on' | 'off')[];
+const LAYOUT = (process.env.STACK_LINK_BENCH_LAYOUT ?? 'single') as StackLayout;
+const DRIVERS = (process.env.STACK_LINK_BENCH_DRIVERS ?? 'packet,tap').split(',') as ('packet' | 'tap')[];
+const VNET = (process.env.STACK_LINK_BENCH_VNET ?? 'off,on').split(',').map((v) => v === 'on');
+/** Each TCP socket's send and receive ring; undefined: the stack's default. */
+const SOCKET_BUFFER = process.env.STACK_LINK_BENCH_SOCKET_KB ? Number(process.env.STACK_LINK_BENCH_SOCKET_KB) << 10 : undefined;
+const CHUNK = patternChunk(1 << 20);
+
+interface Leg {
+  ms: number;
+  /** Our link's frames and bytes during the leg (null for the kernel's own client). */
+  frames: number | null;
+  frameBytes: number | null;
+}
+
+/** Writes BYTES to a sink connection, half-closes, and waits for the sink's "<bytes> <sha256>" answer. */
+async function push(socket: Duplex): Promise<number> {
+  const t0 = performance.now();
+  let reply = '';
+  const answered = new Promise<void>((resolve, reject) => {
+    socket.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+    socket.once('end', resolve);
+    socket.once('error', reject);
+  });
+  for (let sent = 0; sent < BYTES; sent += CHUNK.length) {
+    if (!socket.write(CHUNK)) await new Promise((r) => socket.once('drain', r));
+  }
+  socket.end();
+  await answered;
+  if (!reply.startsWith(`${BYTES} `)) throw new Error(`sink answered ${JSON.stringify(reply.slice(0, 80))}`);
+  return performance.now() - t0;
+}
+
+/** Asks a source connection for BYTES and counts them until it closes. */
+function pull(socket: Duplex): Promise<number> {
+  const t0 = performance.now();
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    socket.on('data', (d: Buffer) => (got += d.length));
+    socket.once('end', () => (got === BYTES ? resolve(performance.now() - t0) : reject(new Error(`source sent ${got} of ${BYTES} bytes`))));
+    socket.once('error', reject);
+    socket.write(`${BYTES}\n`);
+  });
+}
+
+/** The same two legs with Node's net, run inside the kclient namespace. */
+const KERNEL_CLIENT = String.raw`
+const net = require('node:net');
+const [host, sinkPort, sourcePort, bytes] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
+const chunk = Buffer.alloc(1 << 20, 7);
+function push() {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const s = net.connect({ host, port: sinkPort, allowHalfOpen: true }, async () => {
+      for (let sent = 0; sent < bytes; sent += chunk.length) if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+      s.end();
+    });
+    let reply = '';
+    s.on('data', (d) => (reply += d));
+    s.on('end', () => (reply.startsWith(bytes + ' ') ? resolve(performance.now() - t0) : reject(new Error('sink: ' + reply))));
+    s.on('error', reject);
+  });
+}
+function pull() {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let got = 0;
+    const s = net.connect({ host, port: sourcePort }, () => s.write(bytes + '\n'));
+    s.on('data', (d) => (got += d.length));
+    s.on('end', () => (got === bytes ? resolve(performance.now() - t0) : reject(new Error('source sent ' + got))));
+    s.on('error', reject);
+  });
+}
+(async () => console.log(JSON.stringify({ out: await push(), in: await pull() })))().catch((e) => { console.error(e.message); process.exit(1); });
+`;
+
+async function kernelLegs(bed: Testbed, peer: KernelPeer): Promise<{ out: Leg; in: Leg }> {
+  const argv = [process.execPath, '-e', KERNEL_CLIENT, bed.kclientLink.peerIp, String(peer.ports.sink), String(peer.ports.source), String(BYTES)];
+  const r = await execInNamespace(bed.namespaces.kclient, argv, { timeoutMs: 300_000 });
+  const ms = JSON.parse(r.stdout.toString()) as { out: number; in: number };
+  return { out: { ms: ms.out, frames: null, frameBytes: null }, in: { ms: ms.in, frames: null, frameBytes: null } };
+}
+
+/**
+ * Frames and bytes of interface 1: received as the rx stage counts them, sent as the tx stage does (in layout
+ * `single` both stages report the one device, so the stages must not be summed).
+ */
+async function linkCounters(stack: Stack): Promise<{ rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; truncated: number }> {
+  const { rx = {}, tx = {} } = (await stack.stats()).stages;
+  return {
+    rxFrames: rx['if1.rxFrames'] ?? 0,
+    rxBytes: rx['if1.rxBytes'] ?? 0,
+    txFrames: tx['if1.txFrames'] ?? 0,
+    txBytes: tx['if1.txBytes'] ?? 0,
+    truncated: (rx['if1.rxTruncated'] ?? 0) + (rx['if1.rxOversize'] ?? 0),
+  };
+}
+
+async function stackLegs(bed: Testbed, peer: KernelPeer, driver: 'packet' | 'tap', vnetHdr: boolean): Promise<{ out: Leg; in: Leg; truncated: number }> {
+  const stack = await createStack({
+    link: driver === 'packet'
+      ? { driver, ifname: bed.stackLink.stackIf, netns: bed.namespaces.stack, vnetHdr }
+      : { driver, name: bed.tap!.ifName, netns: bed.namespaces.peer, vnetHdr },
+    address: driver === 'packet' ? `${bed.stackLink.stackIp}/${bed.stackLink.prefixLength}` : `${bed.tap!.stackIp}/24`,
+    layout: LAYOUT,
+    socketBufferBytes: SOCKET_BUFFER,
+  });
+  try {
+    const host = driver === 'packet' ? bed.stackLink.peerIp : bed.tap!.peerIp;
+    const c0 = await linkCounters(stack);
+    const outMs = await push(stack.connect({ host, port: peer.ports.sink, allowHalfOpen: true }));
+    const c1 = await linkCounters(stack);
+    const inMs = await pull(stack.connect({ host, port: peer.ports.source, allowHalfOpen: true }));
+    const c2 = await linkCounters(stack);
+    return {
+      out: { ms: outMs, frames: c1.txFrames - c0.txFrames, frameBytes: c1.txBytes - c0.txBytes },
+      in: { ms: inMs, frames: c2.rxFrames - c1.rxFrames, frameBytes: c2.rxBytes - c1.rxBytes },
+      truncated: c2.truncated,
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+function gbps(ms: number): number {
+  return (BYTES * 8) / ms / 1e6;
+}
+
+function row(mtu: number, offloads: string, client: string, way: 'out' | 'in', leg: Leg, kernel: Leg, extra = ''): string {
+  const kpps = leg.frames === null ? '–' : (leg.frames / leg.ms).toFixed(1);
+  const mean = leg.frames === null || leg.frames === 0 ? '–' : Math.round(leg.frameBytes! / leg.frames).toString();
+  const ratio = leg === kernel ? '1' : (gbps(leg.ms) / gbps(kernel.ms)).toFixed(2);
+  return `| ${mtu} | ${offloads} | ${client} | ${way} | ${gbps(leg.ms).toFixed(2)} | ${ratio} | ${kpps} | ${mean} | ${extra} |`;
+}
+
+/** The kclient veth gets the stack veth's offload setting, so the kernel's figure is for the same setting. */
+async function setKclientOffloads(bed: Testbed, offloads: 'on' | 'off'): Promise<void> {
+  const features = ['tso', 'gso', 'gro', 'tx', 'rx'].flatMap((f) => [f, offloads]);
+  await execInNamespace(bed.namespaces.peer, ['ethtool', '-K', bed.kclientLink.peerIf, ...features], { timeoutMs: 10_000 });
+  await execInNamespace(bed.namespaces.kclient, ['ethtool', '-K', bed.kclientLink.clientIf, ...features], { timeoutMs: 10_000 });
+}
+
+console.log(
+  `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layout ${LAYOUT}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
+    `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
+);
+console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | kpps (our link) | mean frame B | notes |');
+console.log('|---:|---|---|---|---:|---:|---:|---:|---|');
+const name = testbedName('slb');
+try {
+  for (const mtu of MTUS) {
+    for (const offloads of OFFLOADS) {
+      const bed = await testbedUp({ name, mtu, offloads, tap: true, files: 'all' });
+      await setKclientOffloads(bed, offloads);
+      const gib = bed.files.find((f) => f.name === '1GiB');
+      if (!gib || BYTES > gib.size) throw new Error(`STACK_LINK_BENCH_MB must be at most ${Math.floor((gib?.size ?? 0) / 2 ** 20)}`);
+      const peer = await startKernelPeer(bed.namespaces.peer, '0.0.0.0', gib.path);
+      try {
+        const kernel = await kernelLegs(bed, peer);
+        for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, 'kernel (Node net)', way, kernel[way], kernel[way]));
+        for (const driver of DRIVERS) {
+          for (const vnetHdr of VNET) {
+            const ours = await stackLegs(bed, peer, driver, vnetHdr);
+            const client = `ours, ${driver}${vnetHdr ? ' + vnet hdr' : ''}`;
+            const note = ours.truncated ? `${ours.truncated} frames too big for the rx path` : '';
+            for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
+          }
+        }
+      } finally {
+        await peer.stop();
+      }
+    }
+  }
+} finally {
+  await testbedDown(name);
+}
