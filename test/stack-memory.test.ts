@@ -193,3 +193,25 @@ describe('closing', () => {
     expect(process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'Immediate').sort()).toEqual(baseline);
   });
 });
+
+describe('routing', () => {
+  it('sends off-subnet packets to the default gateway, and refuses them without one (ENETUNREACH)', async () => {
+    const [a, b] = createMemoryWire();
+    const A = await createStack({ link: a, address: '198.18.1.1/24', gateway: '198.18.1.2', layout: 'inline' });
+    open.push(A);
+    const B = await createStack({ link: b, address: '198.18.1.2/24', layout: 'inline' });
+    open.push(B);
+    // B is a host, not a router: it drops what is not for it, so the ping goes unanswered — but it went to B.
+    await expect(A.ping('198.19.5.5', { count: 1, timeoutMs: 200 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const [sa, sb] = [await A.stats(), await B.stats()];
+    expect(counter(sa, 'proto', 'arpEntries')).toBe(1); // the gateway's MAC, learned to reach 198.19.5.5
+    expect(counter(sb, 'proto', 'ipNotForUs')).toBeGreaterThanOrEqual(1);
+    expect(counter(sa, 'proto', 'noRoute')).toBe(0);
+
+    const [c] = createMemoryWire();
+    const C = await createStack({ link: c, address: '198.18.3.1/24', layout: 'inline' });
+    open.push(C);
+    await expect(C.ping('198.19.5.5', { count: 1, timeoutMs: 200 })).rejects.toMatchObject({ code: 'ENETUNREACH' });
+    expect(counter(await C.stats(), 'proto', 'noRoute')).toBe(1);
+  });
+});
