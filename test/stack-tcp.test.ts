@@ -105,6 +105,16 @@ describe('TCP over the memory wire', () => {
     expect(err.code).toBe('ECONNREFUSED');
   });
 
+  it('reports EHOSTUNREACH when ARP finds nobody, and ENETUNREACH without a route', async () => {
+    const [A] = await pair('inline');
+    const lonely = A.connect({ host: '198.18.1.77', port: 80 });
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => lonely.once('error', resolve));
+    expect(err.code).toBe('EHOSTUNREACH');
+    const nowhere = A.connect({ host: '10.9.9.9', port: 80 });
+    const err2 = await new Promise<NodeJS.ErrnoException>((resolve) => nowhere.once('error', resolve));
+    expect(err2.code).toBe('ENETUNREACH');
+  });
+
   it('half-closes both ways: each side keeps sending after the other ended', async () => {
     const [A, B] = await pair('inline');
     const server = B.createServer({ allowHalfOpen: true }, (s) => {

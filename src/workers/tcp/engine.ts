@@ -408,6 +408,11 @@ export class TcpEngine {
     if (conn.keepaliveAt >= 0 && conn.keepaliveAt <= now) onKeepaliveTimer(this, conn, now);
   }
 
+  /** The connection of a 4-tuple, if any (ICMP errors and ARP failures name connections by their segments). */
+  findConnection(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
+    return this.lookup(localAddr, localPort, remoteAddr, remotePort);
+  }
+
   private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
     return this.connections.get(localAddr * 65536 + localPort)?.get(remoteAddr * 65536 + remotePort);
   }

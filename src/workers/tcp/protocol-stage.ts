@@ -6,7 +6,7 @@ import {
   createIcmpRepr, createIpv4Repr, createUdpRepr, emitArp, emitEthernet, emitIcmpEcho, emitIcmpError, emitIpv4,
   emitUdpSummed, isIcmpError, parseArp, parseEthernet, parseIcmp, parseIpv4, parseUdp, pseudoHeaderSum, readU16,
   DROP_REASON_COUNT, dropReasonName, checksumSwapBytes, createTcpRepr, emitTcpHeader, finishTcpChecksumSummed,
-  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16,
+  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16, readU32,
 } from '../../wire/index.js';
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
@@ -310,9 +310,16 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   private failPending(pending: PendingPacket[], error: number): void {
     const told = new Set<number>();
     for (const p of pending) {
+      const packet = p.packet;
+      if (packet[9] === IPPROTO_TCP && error === AppError.EHOSTUNREACH) {
+        // A TCP segment names its connection by its addresses and ports (a SYN that found no neighbour).
+        const l4 = (packet[0] & 0x0f) << 2;
+        this.tcp.networkError(this.now, readU32(packet, 12), readU16(packet, l4), readU32(packet, 16), readU16(packet, l4 + 2), 'EHOSTUNREACH');
+        continue;
+      }
       if (p.origin === ORIGIN_NONE || told.has(p.origin)) continue;
       told.add(p.origin);
-      this.reportOriginError(p.origin, error, p.packet);
+      this.reportOriginError(p.origin, error, packet);
     }
   }
 
@@ -399,6 +406,12 @@ export class ProtocolStage implements Stage, SocketLayerHost {
           this.emitEvent(s.channel, AppEvent.UdpError, s.id, icmp.quotedDst, icmp.quotedDstPort, 0, error);
         }
       }
+    } else if (icmp.quotedProtocol === IPPROTO_TCP) {
+      // RFC 1122 §4.2.3.9: net/host unreachable are soft errors, protocol/port unreachable hard ones; the engine
+      // aborts only connections still opening. Fragmentation needed (PMTU) is not acted on: we send MSS-sized.
+      const tcpCode = error === AppError.ECONNREFUSED ? 'ECONNREFUSED' : error === AppError.ENETUNREACH ? 'ENETUNREACH'
+        : error === AppError.EHOSTUNREACH ? 'EHOSTUNREACH' : null;
+      if (tcpCode) this.tcp.networkError(this.now, icmp.quotedSrc, icmp.quotedSrcPort, icmp.quotedDst, icmp.quotedDstPort, tcpCode);
     } else if (icmp.quotedProtocol === IPPROTO_ICMP) {
       const identifier = readU16(b, icmp.quotedTransportOffset + 4);
       const seq = readU16(b, icmp.quotedTransportOffset + 6);

@@ -248,6 +248,16 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   private nextListenPort = LISTEN_PORT_FIRST;
 
+  /**
+   * An ICMP error quoting one of our segments, or an ARP failure for one: fatal to a connection still opening
+   * (RFC 1122 §4.2.3.9), ignored by an established one.
+   */
+  networkError(now: number, local: number, localPort: number, remote: number, remotePort: number, code: 'EHOSTUNREACH' | 'ENETUNREACH' | 'ECONNREFUSED'): void {
+    this.now = now;
+    const conn = this.engine.findConnection(local, localPort, remote, remotePort);
+    if (conn) this.engine.onNetworkError(now, conn, code);
+  }
+
   // ───────── TcpOutput ─────────
 
   send(segment: TcpSegmentOut): boolean {
