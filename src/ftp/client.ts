@@ -501,8 +501,11 @@ export class FtpClient {
     this.currentType = type;
   }
 
-  /** EPSV (remembered if it works), else PASV with the RFC 2577 address check; returns the connected socket. */
-  private async openPassive(signal: AbortSignal, receive?: DirectReceiver): Promise<FtpSocket> {
+  /**
+   * EPSV (remembered if it works), else PASV with the RFC 2577 address check; starts connecting and returns the
+   * pending connection (wrapped, so the caller can send the transfer command while the handshake runs).
+   */
+  private async openPassive(signal: AbortSignal, receive?: DirectReceiver): Promise<{ connecting: Promise<FtpSocket> }> {
     const peer = unmapIPv4(this.control.peerAddress);
     let host = peer;
     let port = 0;
@@ -528,7 +531,7 @@ export class FtpClient {
       host = choice.host;
       port = offered.port;
     }
-    return this.transport.connect({ host, port, timeoutMs: this.timeouts.connectMs, signal, receive });
+    return { connecting: this.transport.connect({ host, port, timeoutMs: this.timeouts.connectMs, signal, receive }) };
   }
 
   /** Listens on the control connection's local address and announces it with EPRT (else PORT). */
@@ -598,6 +601,7 @@ export class FtpClient {
     if (signal.aborted) throw abortError(signal);
     await this.setType(type);
     let data: FtpSocket | undefined;
+    let connecting: Promise<FtpSocket> | undefined;
     let listener: FtpListener | undefined;
     let commandSent = false;
     let finalReceived = false;
@@ -605,11 +609,23 @@ export class FtpClient {
     let keepalive: NodeJS.Timeout | undefined;
     try {
       if (this.options.mode === 'active') listener = await this.openActive(signal);
-      else data = await this.openPassive(signal, receive);
+      else ({ connecting } = await this.openPassive(signal, receive));
+      connecting?.catch(() => undefined); // observed below
       if (offset > 0) await this.expect('REST', formatOffset(offset), [350]);
       this.checkInSync();
       commandSent = true;
-      const first = await this.control.request(verb, this.timeouts.replyMs, arg, signal);
+      // Passive: the command goes out while our SYN is answered (one round trip less per transfer; the server
+      // accepts the connection when the command arrives). A failed connect ends the wait for the reply at once.
+      const firstWait = new AbortController();
+      const firstReply = this.control.request(verb, this.timeouts.replyMs, arg, AbortSignal.any([signal, firstWait.signal]));
+      const connectFailed = connecting?.then(() => new Promise<never>(() => undefined));
+      connectFailed?.catch(() => undefined);
+      const first = await (connectFailed === undefined ? firstReply : Promise.race([firstReply, connectFailed]).catch((error: unknown) => {
+        firstWait.abort(); // frees the reply reader for the resynchronisation
+        firstReply.catch(() => undefined);
+        throw error;
+      }));
+      if (connecting !== undefined) data = await connecting;
       let finalReply: FtpReply | undefined;
       if (isNegative(first)) {
         commandSent = false; // the server refused: nothing to abort
@@ -660,6 +676,7 @@ export class FtpClient {
       clearInterval(keepalive);
       replyWait.abort();
       abort.abort();
+      if (data === undefined) void connecting?.then((socket) => socket.destroy(), () => undefined);
       data?.destroy();
       listener?.close();
       if (commandSent && !finalReceived && !this.control.closed) await this.abortAndResync();
