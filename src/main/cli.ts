@@ -29,6 +29,7 @@ import {
 } from '../ftp/index.js';
 import { serveCommand } from './serve-command.js';
 import { loadCommand } from './load-command.js';
+import { formatBytes, progressBar } from './progress.js';
 import { EXIT, UsageError } from './cli-common.js';
 import { closeCliStacks, stackCommands, stackOptions, stackTransport } from './cli-stack.js';
 import { parseDnsServer, resolvingTransport } from './dns.js';
@@ -127,47 +128,6 @@ async function connectAndLogin(options: FtpClientOptions, credentials: FtpCreden
   return client;
 }
 
-// ---- progress --------------------------------------------------------------------------------------------------
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-/** A one-line progress bar on a TTY (bytes, percent, rate, ETA), redrawn at most 10 times a second. */
-function progressBar(io: CliIo): { update(done: number, total: number | undefined): void; finish(): void } {
-  if (io.stderr.isTTY !== true) return { update: () => undefined, finish: () => undefined };
-  const started = performance.now();
-  let last = 0;
-  let drawn = false;
-  return {
-    update(done, total) {
-      const now = performance.now();
-      if (now - last < 100 && done !== total) return;
-      last = now;
-      const seconds = (now - started) / 1000;
-      const rate = seconds > 0 ? done / seconds : 0;
-      let line = `${formatBytes(done)}`;
-      if (total !== undefined && total > 0) {
-        const eta = rate > 0 ? Math.max(0, (total - done) / rate) : 0;
-        line += ` / ${formatBytes(total)}  ${((done / total) * 100).toFixed(0).padStart(3)}%  ETA ${Math.floor(eta / 60)}:${String(Math.floor(eta % 60)).padStart(2, '0')}`;
-      }
-      line += `  ${formatBytes(rate)}/s`;
-      io.stderr.write(`\r${line.padEnd(70)}`);
-      drawn = true;
-    },
-    finish() {
-      if (drawn) io.stderr.write('\n');
-    },
-  };
-}
-
 // ---- commands ----------------------------------------------------------------------------------------------------
 
 const get: CliCommand = {
@@ -191,7 +151,7 @@ const get: CliCommand = {
     const localPath = typeof values['output'] === 'string' ? values['output'] : safeLocalName(url.fileName);
     const options = await clientOptions(url, values, io);
     const credentials = await credentialsFor(url, values);
-    const bar = progressBar(io);
+    const bar = progressBar(io.stderr);
     const started = performance.now();
     try {
       const result = await segmentedDownload({
@@ -266,7 +226,7 @@ const put: CliCommand = {
     const size = (await stat(localPath)).size;
     const options = await clientOptions(url, values, io);
     const client = await connectAndLogin(options, await credentialsFor(url, values), io.signal);
-    const bar = progressBar(io);
+    const bar = progressBar(io.stderr);
     const started = performance.now();
     let sent = 0;
     try {

@@ -7,34 +7,10 @@ import {
 import type { AppChannelClient } from './app-channel.js';
 import { errnoError, type ErrnoLikeError } from './errors.js';
 import type { SocketSlotPool } from './socket-slots.js';
+import type { TcpInfo } from '../workers/tcp/types.js';
 
-/** A TCP_INFO-like view of a connection. */
-export interface TcpInfo {
-  state: string;
-  congestion: string;
-  rttMs: number;
-  rttVarMs: number;
-  minRttMs: number;
-  rtoMs: number;
-  cwnd: number;
-  ssthresh: number;
-  sndMss: number;
-  rcvMss: number;
-  sndWnd: number;
-  rcvWnd: number;
-  unackedBytes: number;
-  retransmits: number;
-  timeouts: number;
-  fastRecoveries: number;
-  segmentsOut: number;
-  segmentsIn: number;
-  bytesAcked: number;
-  bytesReceived: number;
-  windowScaling: boolean;
-  timestamps: boolean;
-  sack: boolean;
-  inRecovery: boolean;
-}
+/** A TCP_INFO-like view of a connection (the engine's, as it crosses the app channel in JSON). */
+export type { TcpInfo } from '../workers/tcp/types.js';
 
 export interface TcpConnectOptions {
   host: string;

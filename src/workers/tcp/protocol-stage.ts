@@ -11,27 +11,15 @@ import {
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
 } from '../app-protocol.js';
-import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, type Stage, type StageCounters } from '../stage-common.js';
+import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, type InterfaceConfig, type Stage, type StageCounters } from '../stage-common.js';
 import { ArpCache, type PendingPacket } from './arp-cache.js';
 import { Reassembler } from './reassembly.js';
 import { RouteTable, maskOf, type RouteResult } from './route-table.js';
 import { TcpSocketLayer, type SocketLayerHost } from './socket-layer.js';
 import type { TcpConfig, TcpSegmentOut } from './types.js';
 
-/** An interface as the protocol stage needs it: addresses, link facts and its two rings. */
-export interface ProtocolInterfaceConfig {
-  readonly index: number;
-  readonly name: string;
-  readonly address: number;
-  readonly prefixLength: number;
-  readonly mtu: number;
-  readonly mac: number;
-  readonly needsArp: boolean;
-  readonly rxRing: SharedArrayBuffer;
-  readonly txRing: SharedArrayBuffer;
-  /** The device (or what is behind it) finishes TCP/UDP checksums: frames may leave CSUM_PARTIAL. */
-  readonly txChecksumOffload?: boolean;
-}
+/** An interface as the protocol stage needs it: addresses, link facts and its two rings (not the link itself). */
+export type ProtocolInterfaceConfig = Omit<InterfaceConfig, 'link'>;
 
 interface Interface {
   readonly config: ProtocolInterfaceConfig;
