@@ -65,16 +65,28 @@ export const packetDriver: LinkDriver = {
     const facts = resolveInterface(binding, s.ifname, netns);
     const vnetHdr = s.vnetHdr ?? false;
     const receives = role !== 'transmit';
-    const handle = binding.packetOpen(facts.name, netns, {
-      vnetHdr,
-      receive: receives,
-      qdiscBypass: s.qdiscBypass ?? !vnetHdr,
-      rxMode: RX_MODES[s.rxRing ?? 'v2'],
-      frameSize: s.frameSize,
-      frameCount: s.frameCount,
-      blockSize: s.blockSize,
-      blockCount: s.blockCount,
-    });
+    let handle;
+    try {
+      handle = binding.packetOpen(facts.name, netns, {
+        vnetHdr,
+        receive: receives,
+        qdiscBypass: s.qdiscBypass ?? !vnetHdr,
+        rxMode: RX_MODES[s.rxRing ?? 'v2'],
+        frameSize: s.frameSize,
+        frameCount: s.frameCount,
+        blockSize: s.blockSize,
+        blockCount: s.blockCount,
+      });
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === 'EPERM' || /Operation not permitted/.test(e.message)) {
+        // Say what would make it work (docs/TESTBED.md, "Running without root").
+        e.message += netns
+          ? ' (a packet socket needs CAP_NET_RAW, and opening it inside another namespace CAP_SYS_ADMIN: run inside it with `ip netns exec` instead)'
+          : ' (a packet socket needs CAP_NET_RAW: run as root, or e.g. `setpriv --inh-caps=+net_raw --ambient-caps=+net_raw`, or `setcap cap_net_raw+ep` on node)';
+      }
+      throw error;
+    }
     return new NativeDevice(binding, handle, {
       name: facts.name,
       mtu: facts.mtu,
