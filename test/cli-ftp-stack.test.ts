@@ -46,6 +46,16 @@ describeWithTestbed('ringstack get/ls/put on our stack against vsftpd', () => {
     expect(ls.stdout).toMatch(/1MiB/);
   });
 
+  it('explicit FTPS on our stack: node:tls over our sockets, data connections resuming the session (vsftpd requires it)', async () => {
+    const b = bed();
+    const file = b.files.find((f) => f.name === '1MiB')!;
+    for (const mode of [[], ['--active']]) {
+      const r = await ringstack('get', `ftp://${b.stackLink.peerIp}:${b.ftp.ftpsPort}/1MiB`, '-o', join(dir, `tls${mode.length}`), '--tls', '--insecure', '--json', ...mode);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ transport: 'ringstack', sha256: file.sha256 });
+    }
+  });
+
   it('downloads over 4 connections, uploads as the user and downloads it back', async () => {
     const b = bed();
     const file = b.files.find((f) => f.name === '1MiB')!;
