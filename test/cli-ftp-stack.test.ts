@@ -72,3 +72,22 @@ describeWithTestbed('ringstack get/ls/put on our stack against vsftpd', () => {
     expect(readFileSync(join(dir, 'back.bin')).equals(readFileSync(local))).toBe(true);
   });
 });
+
+describeWithTestbed('ringstack get on our stack: the big bed files', () => {
+  const bed = useTestbed({ name: testbedName('rg'), files: 'all' });
+  const dir = mkdtempSync(join(tmpdir(), 'ringstack-cli-big-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('fetches 100 MiB and 1 GiB from vsftpd (4 segments) with equal sha256', async () => {
+    const b = bed();
+    for (const name of ['100MiB', '1GiB']) {
+      const file = b.files.find((f) => f.name === name)!;
+      const argv = ['netns', 'exec', b.namespaces.stack, process.execPath, '--import', 'tsx', cli, 'get', `ftp://${b.stackLink.peerIp}/${name}`,
+        '-o', join(dir, name), '--segments', '4', '--json',
+        '--link', `packet:${b.stackLink.stackIf}`, '--ip', `${b.stackLink.stackIp}/${b.stackLink.prefixLength}`];
+      const { stdout } = await run('ip', argv, { timeout: 120_000 });
+      expect(JSON.parse(stdout)).toMatchObject({ transport: 'ringstack', bytes: file.size, sha256: file.sha256 });
+      rmSync(join(dir, name), { force: true });
+    }
+  }, 240_000);
+});
