@@ -8,8 +8,8 @@ import { describeWithTestbed, testbedName, useTestbed, type Testbed } from './he
 // each checked by sha256 (the bed's SHA256SUMS digest; the sink hashes what it got, we hash what we got).
 // The peer keeps its default offloads (on), so over packet: we receive its GSO super-frames whole.
 //
-// All eight transfers of 1 GiB took ~81 s here (0.7–1.6 Gbit/s each, docs/PERFORMANCE.md "Bulk TCP against the
-// kernel"), inside the few minutes this file may take. RINGSTACK_BULK_BYTES=N moves only a prefix of N bytes.
+// All eight transfers of 1 GiB took 37–81 s here (0.7–2.8 Gbit/s each, docs/PERFORMANCE.md "Bulk and impaired
+// transfers in the tests"), inside the few minutes this file may take. RINGSTACK_BULK_BYTES=N moves a prefix.
 const GiB = 1 << 30;
 const BULK_BYTES = Number(process.env.RINGSTACK_BULK_BYTES ?? GiB);
 if (!Number.isSafeInteger(BULK_BYTES) || BULK_BYTES <= 0 || BULK_BYTES > GiB) {

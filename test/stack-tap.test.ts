@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStack, type Stack, type StackLayout } from '../src/main/index.js';
+import { createMemoryWire, createStack, type Stack, type StackLayout } from '../src/main/index.js';
 import { echoThrough, patternChunk, startKernelPeer, type KernelPeer } from './helpers/kernel-peer.js';
 import { describeWithTestbed, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
 
@@ -99,4 +99,24 @@ describeWithTestbed('the stack on a TAP device against the Linux kernel', () => 
       }, 60_000);
     });
   }
+
+  it('layout three: detaching the TAP closes the fd the stack opened for it, so it can be attached again', async () => {
+    const b = bed();
+    const link = { driver: 'tap', name: b.tap!.ifName, netns: b.namespaces.peer };
+    // The stack's first link is one end of a memory wire (nothing on it); the TAP comes and goes as a second one.
+    const [wireEnd] = createMemoryWire();
+    const stack = await createStack({ link: wireEnd, address: '198.18.9.1/24', layout: 'three' });
+    try {
+      for (let round = 0; round < 2; round++) {
+        const info = await stack.attach({ link, address: `${b.tap!.stackIp}/24` });
+        expect(await stack.ping(b.tap!.peerIp, { count: 1, timeoutMs: 2000 })).toHaveLength(1);
+        await stack.detach(info.index);
+      }
+      // A single-queue TAP takes one fd: a leaked one would make this open fail with EBUSY.
+      const other = await createStack({ link, address: `${b.tap!.stackIp}/24`, layout: 'single' });
+      await other.close();
+    } finally {
+      await stack.close();
+    }
+  }, 30_000);
 });

@@ -81,8 +81,10 @@ export class StageHost {
     }
     this.native ??= loadNative();
     if (!this.native) throw new Error('a device with a kernel fd needs the native addon, which is not loaded');
-    this.eventFd = this.native.eventfdCreate();
-    this.options.doorbells.attachEventFd(this.options.doorbellId, this.eventFd);
+    if (this.eventFd < 0) {
+      this.eventFd = this.native.eventfdCreate();
+      this.options.doorbells.attachEventFd(this.options.doorbellId, this.eventFd);
+    }
     this.sleepFd = fd;
   }
 
@@ -102,7 +104,11 @@ export class StageHost {
     }
     this.rx?.removeInterface(index);
     this.tx?.removeInterface(index);
-    for (const d of this.devices.get(index) ?? []) d.close();
+    for (const d of this.devices.get(index) ?? []) {
+      // Never poll a closed fd: its number may already belong to something else (another device, a file).
+      if (d.wait.kind === 'fd' && d.wait.fd === this.sleepFd) this.sleepFd = -1;
+      d.close();
+    }
     this.devices.delete(index);
   }
 
