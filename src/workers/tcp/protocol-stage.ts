@@ -411,7 +411,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   /** Sends an ICMP error about the datagram just parsed into `this.ip` (rate-limited; never about broadcasts). */
   private sendIcmpError(b: Uint8Array, type: number, code: number, now: number): void {
     const ip = this.ip;
-    if (ip.dst === 0xffffffff || !this.routes.isLocal(ip.dst) && !this.isUnicastOurs(ip.dst)) return;
+    if (ip.dst === 0xffffffff || (!this.routes.isLocal(ip.dst) && !this.isUnicastOurs(ip.dst))) return;
     this.icmpTokens = Math.min(ICMP_ERROR_BURST, this.icmpTokens + (now - this.icmpTokensAt) * ICMP_ERROR_TOKENS_PER_MS);
     this.icmpTokensAt = now;
     if (this.icmpTokens < 1) {
@@ -684,12 +684,13 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   // ───────────────────────── application channels ─────────────────────────
 
   private origin(kind: number, channel: AppChannel, id: number): number {
-    return kind * 2 ** 40 + channel.id * 2 ** 32 + id;
+    // kind (< 4) · 2^48 + channel (< 2^16) · 2^32 + id (< 2^32): exact in a double (< 2^53).
+    return kind * 2 ** 48 + (channel.id % 2 ** 16) * 2 ** 32 + id;
   }
 
   private reportOriginError(origin: number, error: number, packet: Uint8Array): void {
-    const kind = Math.floor(origin / 2 ** 40);
-    const channel = this.channels.get(Math.floor(origin / 2 ** 32) % 256);
+    const kind = Math.floor(origin / 2 ** 48);
+    const channel = this.channels.get(Math.floor(origin / 2 ** 32) % 2 ** 16);
     const id = origin % 2 ** 32;
     if (!channel) return;
     const dst = (packet[16] << 24 | packet[17] << 16 | packet[18] << 8 | packet[19]) >>> 0;
