@@ -7,7 +7,7 @@ import { describeWithTestbed, execInNamespace, testbedName, useTestbed } from '.
 // Our stack on the bed's TAP device (NAME-t0 in NAME-peer, 198.18.1.1; we are 198.18.1.2) against the kernel, in
 // every worker layout. A single-queue TAP has one fd: in `three` and `rx+proto` the rx and tx stages are different
 // threads, so createStack opens the TAP once and both stages use that fd. (`inline` runs on a clock the caller
-// drives and never sleeps on a kernel fd: it is for memory wires.)
+// drives and never sleeps on a kernel fd: createStack refuses kernel links there.)
 const ECHO_BYTES = 4 << 20;
 
 /** A node program for the peer namespace: connects to us, sends `bytes` pattern bytes, prints what came back. */
@@ -30,6 +30,16 @@ s.on('end', () => console.log(got + ' ' + hash.digest('hex')));
 s.on('error', (e) => { console.error(e.message); process.exit(1); });
 `;
 }
+
+describe('kernel links and the inline layout', () => {
+  it('createStack refuses a tap or packet link in layout inline, before opening anything', async () => {
+    for (const link of [{ driver: 'tap', name: 'rsnone0' }, { driver: 'packet', ifname: 'rsnone0' }]) {
+      await expect(createStack({ link, address: '198.18.1.2/24', layout: 'inline', clock: 'real' })).rejects.toThrow(
+        new RegExp(`layout 'inline' cannot run a ${link.driver} link.*use layout 'single'`),
+      );
+    }
+  });
+});
 
 describeWithTestbed('the stack on a TAP device against the Linux kernel', () => {
   const bed = useTestbed({ name: testbedName('tap'), tap: true, files: 'small' });

@@ -224,6 +224,12 @@ export class Stack extends AppEndpoint {
   private async attachInterface(
     name: string | undefined, link: LinkSpec & LinkWrapperOptions, address: number, prefixLength: number, mtuCap: number | undefined,
   ): Promise<InterfaceInfo> {
+    if (this.scheduler && (link.driver === 'packet' || link.driver === 'tap')) {
+      throw new TypeError(
+        `layout 'inline' cannot run a ${link.driver} link: inline stages run only when the application or a timer ` +
+          "drives them and never wait on a kernel fd, so the kernel's frames would sit unread; use layout 'single'",
+      );
+    }
     const index = this.nextIndex++;
     // raw-socket works only on the main thread: its sockets run here and the stages get a pair of rings.
     const mainThreadLink = isUnopenedRawSpec(link) ? RawSocketPump.open({ mtu: mtuCap, ...link }, address) : null;
