@@ -93,9 +93,10 @@ export function listenSegment(
   const conn = engine.createConnection(localAddr, tcp.dstPort, remoteAddr, tcp.srcPort, listener.congestion);
   conn.listener = listener;
   listener.synQueueLength++;
-  offerOptions(conn, engine.config, engine.config.mtu, listener.buffers.receiveCapacity);
+  conn.mtu = engine.mtuTo(remoteAddr);
+  offerOptions(conn, engine.config, conn.mtu, listener.buffers.receiveCapacity);
   conn.rcvWindowClamp = Math.min(engine.config.initialReceiveWindow, listener.buffers.receiveCapacity);
-  applyPeerSynOptions(conn, tcp, engine.config.mtu);
+  applyPeerSynOptions(conn, tcp, conn.mtu);
   conn.cc = engine.createCongestionControl(conn.cc.algorithm, conn.smss);
   applyListenerSettings(engine, conn, listener);
   conn.irs = tcp.seq;
@@ -155,7 +156,7 @@ export function establishPassive(engine: TcpEngine, conn: TcpConnection, now: nu
 
 function sendCookieSynAck(engine: TcpEngine, listener: TcpListener, now: number, localAddr: number, remoteAddr: number, syn: TcpRepr): void {
   const peerMss = syn.mss >= 0 ? syn.mss : 536;
-  const mssIndex = cookieMssIndex(Math.min(peerMss, mssForMtu(engine.config.mtu)));
+  const mssIndex = cookieMssIndex(Math.min(peerMss, mssForMtu(engine.mtuTo(remoteAddr))));
   const cookie = encodeSynCookie(engine.cookieKey, now, localAddr, syn.dstPort, remoteAddr, syn.srcPort, syn.seq, mssIndex);
   const seg = engine.segment;
   seg.connection = null;
@@ -207,7 +208,8 @@ function completeCookieHandshake(
   if (listener.acceptQueue.length >= listener.backlog) return true; // valid, but no room: drop, the peer retries
   const conn = engine.createConnection(localAddr, tcp.dstPort, remoteAddr, tcp.srcPort, listener.congestion);
   conn.listener = listener;
-  offerOptions(conn, engine.config, engine.config.mtu, listener.buffers.receiveCapacity);
+  conn.mtu = engine.mtuTo(remoteAddr);
+  offerOptions(conn, engine.config, conn.mtu, listener.buffers.receiveCapacity);
   const ts = engine.config.timestamps && tcp.tsPresent;
   const decoded = ts ? decodeCookieOptions(tcp.tsEcr) : { peerWindowScale: -1, sackPermitted: false };
   // Re-create the SYN's options as the cookie recorded them.
@@ -216,7 +218,7 @@ function completeCookieHandshake(
   synView.windowScale = decoded.peerWindowScale;
   synView.tsPresent = ts;
   synView.sackPermitted = decoded.sackPermitted;
-  applyPeerSynOptions(conn, synView, engine.config.mtu);
+  applyPeerSynOptions(conn, synView, conn.mtu);
   conn.cc = engine.createCongestionControl(conn.cc.algorithm, conn.smss);
   applyListenerSettings(engine, conn, listener);
   conn.rcvWindowClamp = Math.min(engine.config.initialReceiveWindow, listener.buffers.receiveCapacity);

@@ -34,6 +34,11 @@ export interface TcpEngineOptions {
   secret?: Uint8Array;
   shard?: number;
   shardCount?: number;
+  /**
+   * MTU of the route to a peer, for the MSS a passive open offers (RFC 9293 §3.7.1: from the interface the
+   * segments will leave by); absent or null: `config.mtu`.
+   */
+  routeMtu?: (remoteAddr: number) => number | null;
 }
 
 export interface ConnectOptions {
@@ -98,6 +103,7 @@ export class TcpEngine {
   private connectionTotal = 0;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
+  private readonly routeMtu: ((remoteAddr: number) => number | null) | undefined;
 
   constructor(options: TcpEngineOptions) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...options.config };
@@ -113,6 +119,12 @@ export class TcpEngine {
     this.shardCount = options.shardCount ?? 1;
     if (!(this.shard >= 0 && this.shard < this.shardCount)) throw new RangeError(`TcpEngine: shard ${this.shard} of ${this.shardCount}`);
     this.portCursor = hashFourTuple(this.isnKey, 0, 0, 0, 0, 0x504f5254) % 16384;
+    this.routeMtu = options.routeMtu;
+  }
+
+  /** The MTU segments to `remoteAddr` leave with (the route's, else `config.mtu`). */
+  mtuTo(remoteAddr: number): number {
+    return this.routeMtu?.(remoteAddr) ?? this.config.mtu;
   }
 
   get connectionCount(): number {

@@ -61,7 +61,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
   now = 0;
 
   constructor(private readonly host: SocketLayerHost, config: Partial<TcpConfig> = {}) {
-    this.engine = new TcpEngine({ output: this, events: this, config });
+    this.engine = new TcpEngine({ output: this, events: this, config, routeMtu: (dst) => this.host.routeTo(dst)?.mtu ?? null });
   }
 
   // ───────── slots (control plane) ─────────

@@ -1,0 +1,76 @@
+// What the TCP fast-path work (docs/PERFORMANCE.md, "TCP over the memory wire") relies on: both ends of a
+// connection size their segments from the link's MTU, and bulk data over a jumbo link arrives intact.
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryWire, createStack, type Stack, type TcpSocket } from '../src/main/index.js';
+
+const open: Stack[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+async function pair(mtu: number): Promise<[Stack, Stack]> {
+  const [a, b] = createMemoryWire({ mtu });
+  const A = await createStack({ link: a, address: '198.18.1.1/24', layout: 'inline' });
+  open.push(A);
+  const B = await createStack({ link: b, address: '198.18.1.2/24', layout: 'inline' });
+  open.push(B);
+  return [A, B];
+}
+
+async function connected(A: Stack, B: Stack, port: number): Promise<[TcpSocket, TcpSocket]> {
+  const accepted = new Promise<TcpSocket>((resolve) => {
+    const server = B.createServer((s) => resolve(s));
+    server.listen(port);
+  });
+  const client = A.connect({ host: '198.18.1.2', port });
+  await new Promise((r) => client.once('connect', r));
+  return [client, await accepted];
+}
+
+describe('TCP segment size from the route', () => {
+  for (const mtu of [1500, 9000, 65535]) {
+    it(`MTU ${mtu}: the active and the passive end both send MSS = MTU − 40 − 12 (timestamps)`, async () => {
+      const [A, B] = await pair(mtu);
+      const [client, server] = await connected(A, B, 7000);
+      const [ci, si] = await Promise.all([client.getInfo(), server.getInfo()]);
+      // Each side's MSS option came from its own interface (RFC 9293 §3.7.1), not from a fixed default.
+      expect(ci?.rcvMss).toBe(mtu - 40);
+      expect(si?.rcvMss).toBe(mtu - 40);
+      expect(ci?.sndMss).toBe(mtu - 40 - 12);
+      expect(si?.sndMss).toBe(mtu - 40 - 12);
+      client.destroy();
+      server.destroy();
+    });
+  }
+
+  it('MTU 65535: 24 MiB each way in segments of ~64 KiB arrive intact', async () => {
+    const [A, B] = await pair(65535);
+    const [client, server] = await connected(A, B, 7001);
+    const size = 24 << 20;
+    const data = Buffer.allocUnsafe(size);
+    for (let i = 0; i < size; i += 4) data.writeUInt32LE(Math.imul(i, 2654435761) >>> 0, i);
+    const digest = createHash('sha256').update(data).digest('hex');
+    const collect = (s: TcpSocket): Promise<string> => new Promise((resolve, reject) => {
+      const h = createHash('sha256');
+      s.on('data', (d: Buffer) => h.update(d));
+      s.on('end', () => resolve(h.digest('hex')));
+      s.on('error', reject);
+    });
+    const atServer = collect(server);
+    const atClient = collect(client);
+    // Odd-sized writes: segment boundaries fall at every alignment of the rings.
+    for (let off = 0; off < size; off += 777_777) {
+      client.write(data.subarray(off, Math.min(size, off + 777_777)));
+      server.write(data.subarray(off, Math.min(size, off + 777_777)));
+    }
+    client.end();
+    server.end();
+    expect(await atServer).toBe(digest);
+    expect(await atClient).toBe(digest);
+    const info = await A.stats();
+    const out = info.stages.tx?.framesOut ?? info.stages.proto?.ipOut;
+    // ~24 MiB in ≤ 64 KiB frames: a few hundred frames, not the ~17 000 of 1448-byte segments.
+    expect(out).toBeLessThan(2000);
+  }, 60_000);
+});
