@@ -73,4 +73,27 @@ describe('TCP segment size from the route', () => {
     // ~24 MiB in ≤ 64 KiB frames: a few hundred frames, not the ~17 000 of 1448-byte segments.
     expect(out).toBeLessThan(2000);
   }, 60_000);
+
+  it('64 connections at once to a listening server: none waits for a socket-buffer slot (no deferred handshake)', async () => {
+    const [A, B] = await pair(1500);
+    const server = B.createServer((s) => {
+      s.on('data', (d: Buffer) => s.end(d));
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(7002, () => r()));
+    const round = (): Promise<unknown> => Promise.all(Array.from({ length: 64 }, () => new Promise<void>((resolve, reject) => {
+      const c = A.connect({ host: '198.18.1.2', port: 7002 });
+      c.on('error', reject);
+      c.on('data', () => undefined);
+      c.on('close', () => resolve());
+      c.end('x');
+    })));
+    await round(); // the first burst may find the pool still registering its slots with the stage
+    const deferred = async (): Promise<number> => Number((await B.stats()).stages.proto?.tcpHandshakeDeferred ?? 0);
+    const before = await deferred();
+    await round();
+    // Lent slots cover a burst of 64: a deferred handshake costs the client a SYN-ACK retransmission (1 s).
+    expect(await deferred()).toBe(before);
+    server.close();
+  });
 });
