@@ -289,6 +289,7 @@ export class TcpSocket extends Duplex {
     for (const op of TCP_SOCKET_EVENTS) this.context.channel.off(op, slot);
     this.context.pool.release(slot);
     this.send = null;
+    this.receive = null; // the slot may carry another connection from now on
     for (const w of this.infoWaiters.splice(0)) w(null);
     if (this.pendingWrite) {
       const w = this.pendingWrite;
