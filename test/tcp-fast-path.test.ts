@@ -2,15 +2,15 @@
 // connection size their segments from the link's MTU, and bulk data over a jumbo link arrives intact.
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryWire, createStack, type Stack, type TcpSocket } from '../src/main/index.js';
+import { createMemoryWire, createStack, type MemoryWireOptions, type Stack, type TcpSocket } from '../src/main/index.js';
 
 const open: Stack[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 
-async function pair(mtu: number): Promise<[Stack, Stack]> {
-  const [a, b] = createMemoryWire({ mtu });
+async function pair(mtu: number, wire: MemoryWireOptions = {}): Promise<[Stack, Stack]> {
+  const [a, b] = createMemoryWire({ mtu, ...wire });
   const A = await createStack({ link: a, address: '198.18.1.1/24', layout: 'inline' });
   open.push(A);
   const B = await createStack({ link: b, address: '198.18.1.2/24', layout: 'inline' });
@@ -95,5 +95,43 @@ describe('TCP segment size from the route', () => {
     // Lent slots cover a burst of 64: a deferred handshake costs the client a SYN-ACK retransmission (1 s).
     expect(await deferred()).toBe(before);
     server.close();
+  });
+});
+
+describe('the protocol stage on the memory wire itself', () => {
+  async function transfer(A: Stack, B: Stack, port: number): Promise<void> {
+    const [client, server] = await connected(A, B, port);
+    const data = Buffer.alloc(3 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff;
+    const got: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      server.on('data', (d: Buffer) => got.push(d));
+      server.on('end', () => resolve());
+      server.on('error', reject);
+    });
+    client.end(data);
+    await ended;
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    client.destroy();
+    server.destroy();
+  }
+
+  it('with all stages in one thread, frames skip the rx and tx stages (their counters stay 0); data intact', async () => {
+    const [A, B] = await pair(9000);
+    await transfer(A, B, 7003);
+    for (const stack of [A, B]) {
+      const { stages } = await stack.stats();
+      expect(stages.proto?.tcpIn).toBeGreaterThan(100);
+      expect(stages.rx?.framesIn ?? 0).toBe(0); // loopback is the only interface left to the rx stage
+      expect(stages.tx?.framesOut ?? 0).toBe(0);
+    }
+  });
+
+  it('with a fault injector on the wire, frames still pass it through the rx and tx stages', async () => {
+    const [A, B] = await pair(9000, { loss: 0.01, seed: 3 });
+    await transfer(A, B, 7004);
+    const { stages } = await A.stats();
+    expect(stages.tx?.framesOut).toBeGreaterThan(300);
+    expect(stages.tx?.['if1.txFaultDropped']).toBeGreaterThan(0); // ~1 % of ~350 frames
   });
 });

@@ -48,7 +48,20 @@ export interface LinkDevice {
   pollAt(now: number): number;
   /** Frames the device dropped itself, by reason (counters for stats). */
   counters(): Readonly<Record<string, number>>;
+  /**
+   * The medium itself as frame rings, when it is nothing but rings (a memory wire): a host that runs the rx, protocol
+   * and tx stages in one thread lets the protocol stage build frames straight into `transmit` and parse them straight
+   * from `receive`, skipping the stages' copies. Absent or null: frames go through the rx and tx stages. Wrappers
+   * (fault injector, pcap writer) do not offer it, so everything they see still passes them.
+   */
+  directRings?(): DirectRings | null;
   close(): void;
+}
+
+/** A device's own rings: this thread consumes `receive` and produces into `transmit`. */
+export interface DirectRings {
+  readonly receive: FrameRing;
+  readonly transmit: FrameRing;
 }
 
 /** Plain, structured-cloneable description of a link; crosses to the stage's thread, where a driver builds it. */

@@ -38,6 +38,7 @@ export const memoryDriver: LinkDriver = {
       offloads: s.checksumOffload ? INTACT_MEDIUM_OFFLOADS : NO_OFFLOADS,
       receiveRing: ringForRole(s.receiveRing, roleReceives(role)),
       transmitRing: ringForRole(s.transmitRing, roleTransmits(role)),
+      direct: true,
     });
   },
 };

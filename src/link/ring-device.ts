@@ -1,5 +1,5 @@
 import { FrameRing } from '../shared-ring/index.js';
-import { NO_OFFLOADS, type LinkDevice, type LinkOffloads, type LinkRole, type LinkWait } from './device.js';
+import { NO_OFFLOADS, type DirectRings, type LinkDevice, type LinkOffloads, type LinkRole, type LinkWait } from './device.js';
 
 /** Moves up to `maxFrames` records from `from` (as consumer) to `into` (as producer), header fields included. */
 export function moveFrames(from: FrameRing, into: FrameRing, maxFrames: number): number {
@@ -29,6 +29,8 @@ export interface RingDeviceOptions {
   /** Ring this device transmits into, or null in a receive-only instance. */
   readonly transmitRing: FrameRing | null;
   readonly offloads?: LinkOffloads;
+  /** Offer the two rings for direct use (`LinkDevice.directRings`); only where they are distinct ends of a wire. */
+  readonly direct?: boolean;
 }
 
 /**
@@ -46,6 +48,7 @@ export class RingDevice implements LinkDevice {
   private readonly transmitRing: FrameRing | null;
   private framesReceived = 0;
   private framesTransmitted = 0;
+  private readonly direct: DirectRings | null;
 
   constructor(options: RingDeviceOptions) {
     this.name = options.name;
@@ -57,6 +60,7 @@ export class RingDevice implements LinkDevice {
     this.transmitRing = options.transmitRing;
     const receiveRing = this.receiveRing;
     const transmitRing = this.transmitRing;
+    this.direct = options.direct && receiveRing && transmitRing ? { receive: receiveRing, transmit: transmitRing } : null;
     this.wait = {
       kind: 'doorbell',
       // The owner's doorbell wakes it both when frames arrive and when a full wire drains.
@@ -87,6 +91,10 @@ export class RingDevice implements LinkDevice {
 
   pollAt(): number {
     return Infinity;
+  }
+
+  directRings(): DirectRings | null {
+    return this.direct;
   }
 
   counters(): Readonly<Record<string, number>> {

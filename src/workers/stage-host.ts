@@ -1,9 +1,11 @@
 import { DoorbellTable, FrameRing } from '../shared-ring/index.js';
-import { loadNative, openLink, type LinkDevice, type LinkOffloads, type LinkRole, type NativeBinding } from '../link/index.js';
+import {
+  loadNative, openLink, type DirectRings, type LinkDevice, type LinkOffloads, type LinkRole, type NativeBinding,
+} from '../link/index.js';
 import { RxStage } from './rx/rx-stage.js';
 import { TxStage } from './tx/tx-stage.js';
 import { ProtocolStage, type ProtocolInterfaceConfig } from './tcp/protocol-stage.js';
-import type { InterfaceConfig, Stage, StageCounters } from './stage-common.js';
+import { OUTPUT_HEADROOM_BYTES, type InterfaceConfig, type Stage, type StageCounters } from './stage-common.js';
 
 export type StageName = 'rx' | 'proto' | 'tx';
 
@@ -35,6 +37,8 @@ export class StageHost {
   readonly tx: TxStage | null;
   private readonly stages: Stage[] = [];
   private readonly devices = new Map<number, LinkDevice[]>();
+  /** Interfaces whose device's rings the protocol stage uses itself (memory wire with all stages here). */
+  private readonly direct = new Map<number, DirectRings>();
   private stopped = false;
   /** A kernel fd to sleep on (packet socket, TAP) with our doorbell's eventfd, when a device has one. */
   private sleepFd = -1;
@@ -56,6 +60,15 @@ export class StageHost {
     const device = await openLink(config.link, role);
     if (device.wait.kind === 'doorbell') device.wait.attach(this.options.doorbellId);
     else if (device.wait.kind === 'fd') this.sleepOnFd(device.wait.fd);
+    // With every stage in this thread and a medium of plain rings, the protocol stage produces into and consumes from
+    // the wire itself: two copies per frame less, and no rx/tx pass over it (the checks rx would make, proto makes).
+    // (A wire ring too small to keep the protocol stage's output headroom stays behind the tx stage's ring.)
+    const direct = this.rx && this.tx && this.proto ? device.directRings?.() ?? null : null;
+    if (direct && direct.transmit.capacity >= 4 * OUTPUT_HEADROOM_BYTES) {
+      this.direct.set(config.index, direct);
+      this.devices.set(config.index, [device]);
+      return { name: device.name, mtu: device.mtu, mac: device.mac, needsArp: device.needsArp, offloads: device.offloads };
+    }
     if (this.rx) {
       const ring = FrameRing.attach(config.rxRing);
       this.rx.addInterface(config.index, device, ring);
@@ -91,7 +104,8 @@ export class StageHost {
   private extraFdDevices = false;
 
   attachInterface(config: ProtocolInterfaceConfig, now: number): void {
-    this.proto?.attachInterface(config, now);
+    const direct = this.direct.get(config.index);
+    this.proto?.attachInterface(direct ? { ...config, rxRing: ringBuffer(direct.receive), txRing: ringBuffer(direct.transmit) } : config, now);
   }
 
   detachInterface(index: number): void {
@@ -104,6 +118,7 @@ export class StageHost {
     }
     this.rx?.removeInterface(index);
     this.tx?.removeInterface(index);
+    this.direct.delete(index);
     for (const d of this.devices.get(index) ?? []) {
       // Never poll a closed fd: its number may already belong to something else (another device, a file).
       if (d.wait.kind === 'fd' && d.wait.fd === this.sleepFd) this.sleepFd = -1;
@@ -183,4 +198,9 @@ export class StageHost {
       this.eventFd = -1;
     }
   }
+}
+
+function ringBuffer(ring: FrameRing): SharedArrayBuffer {
+  if (!(ring.buffer instanceof SharedArrayBuffer)) throw new TypeError('a direct ring must be a SharedArrayBuffer ring');
+  return ring.buffer;
 }
