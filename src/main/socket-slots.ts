@@ -85,12 +85,13 @@ export class SocketSlotPool {
 
   /** Keeps ACCEPT_RESERVE slots lent to the stage while a server listens, so accepts never wait for us. */
   private topUpReserve(): void {
-    if (this.listeners <= 0) return;
+    if (this.listeners <= 0 || this.channel.closed) return; // a stack closing while the pool grew: nobody to lend to
     while (this.lent < ACCEPT_RESERVE && this.free.length > 0) {
       const slot = this.free.pop()!;
       this.lent++;
       this.channel.send((ring) => pushAppRecord(ring, AppCommand.TcpProvideSlot, slot, 0, 0, 0, 0));
     }
-    if (this.lent < ACCEPT_RESERVE && !this.growing) void this.grow().then(() => this.topUpReserve());
+    // A failed registration (the stack closed under it) only ends the lending; acquire() reports its own failures.
+    if (this.lent < ACCEPT_RESERVE && !this.growing) this.grow().then(() => this.topUpReserve(), () => undefined);
   }
 }
