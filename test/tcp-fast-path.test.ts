@@ -3,6 +3,9 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryWire, createStack, type MemoryWireOptions, type Stack, type TcpSocket } from '../src/main/index.js';
+import type { TcpConnection } from '../src/workers/tcp/connection.js';
+import type { TcpOutput } from '../src/workers/tcp/types.js';
+import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source } from './tcp-sim.js';
 
 const open: Stack[] = [];
 afterEach(async () => {
@@ -134,4 +137,48 @@ describe('the protocol stage on the memory wire itself', () => {
     expect(stages.tx?.framesOut).toBeGreaterThan(300);
     expect(stages.tx?.['if1.txFaultDropped']).toBeGreaterThan(0); // ~1 % of ~350 frames
   });
+});
+
+describe('segments cut for word-aligned copies (TcpOutput.textPhase)', () => {
+  for (const mtu of [1500, 9001]) {
+    it(`MTU ${mtu}: every segment after the first starts at the output's text phase in the send ring; data intact`, () => {
+      const sim = new Simulation(5, { mtu });
+      const textPhase = (headerLength: number): number => (18 + 14 + 20 + headerLength) & 7;
+      (sim.a.output as TcpOutput).textPhase = textPhase;
+      const listener = sim.b.listen({ port: 80, buffers: provider(), backlog: 4 });
+      const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: 80, ...rings() });
+      let server: TcpConnection | null = null;
+      sim.run(() => (server ??= sim.b.accept(listener)) !== null && sim.eventsA.has('connected', client), 5000);
+      const accepted = server as unknown as TcpConnection;
+      const firstByte = (client.iss + 1) >>> 0; // the send ring starts at position 0: stream offset = address − 256
+      const starts: number[] = [];
+      const lengths: number[] = [];
+      sim.tap = (frame) => {
+        if (frame.src === ADDR_A && frame.payload.length > 0) {
+          starts.push(((frame.tcp.seq - firstByte) >>> 0) & 7);
+          lengths.push(frame.payload.length);
+        }
+        return true;
+      };
+      const bytes = 4 << 20;
+      const source = new Source(9, bytes);
+      const sink = new Sink();
+      sim.pumps.push(() => {
+        if (source.fill(client.sendBuffer!) > 0) sim.a.onSendBufferWritten(sim.now, client);
+        if (source.produced === bytes && !client.finRequested) sim.a.shutdown(sim.now, client);
+        if (sink.drain(accepted.receiveBuffer!) > 0) sim.b.onReceiveBufferRead(sim.now, accepted);
+      });
+      expect(sim.run(() => sink.received === bytes && sim.eventsB.has('eof', accepted), 600_000)).toBe(true);
+      expect(sink.digest()).toBe(source.digest());
+      const phase = textPhase(32); // timestamps on, no SACK blocks without loss
+      expect(starts.length).toBeGreaterThan(100);
+      expect(starts.slice(1).every((s) => s === phase)).toBe(true);
+      // A cut costs at most 7 bytes: nearly all segments are within 7 bytes of the MSS (the rest are the partial
+      // ones sent when the sender had no more queued), none above it.
+      const smss = sim.a.info(client).sndMss;
+      const nearlyFull = lengths.filter((n) => n >= smss - 7 && n <= smss).length;
+      expect(nearlyFull / lengths.length).toBeGreaterThan(0.9);
+      expect(Math.max(...lengths)).toBeLessThanOrEqual(smss);
+    });
+  }
 });

@@ -85,6 +85,8 @@ export class TcpEngine {
   readonly shardCount: number;
   /** The one descriptor every segment is described in. */
   readonly segment = new TcpSegmentOut();
+  /** Scratch for ByteRing.spans. */
+  readonly spans = new Int32Array(4);
   /** Scratch repr for rebuilding SYN options (SYN cookies). */
   readonly scratchRepr: TcpRepr = createTcpRepr();
   readonly stats: TcpEngineStats = {

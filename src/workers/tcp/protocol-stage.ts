@@ -1,4 +1,4 @@
-import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing, copyBytes } from '../../shared-ring/index.js';
+import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing, RECORD_HEADER_BYTES, copyBytes } from '../../shared-ring/index.js';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, BROADCAST_MAC, DropReason, ETHERNET_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4,
   ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL,
@@ -723,6 +723,11 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     if (!iface) return null;
     const source = iface.loopback ? dst : iface.address; // through loopback we talk to ourselves, from ourselves
     return { source, mtu: iface.mtu };
+  }
+
+  /** Frames start at record + 18 and records are 8-aligned; an IPv4 header without options follows Ethernet's. */
+  tcpTextPhase(headerLength: number): number {
+    return (RECORD_HEADER_BYTES + ETHERNET_HEADER_BYTES + IPV4_HEADER_BYTES + headerLength) & 7;
   }
 
   /** Builds one TCP segment: headers in place, payload copied from the send ring with the checksum summed on the way. */

@@ -107,9 +107,13 @@ function transmitOne(engine: TcpEngine, conn: TcpConnection, now: number, force:
   const windowRoom = seqDiff(seqAdd(conn.sndUna, conn.sndWnd), seq);
   const room = segmentRoom(conn);
   let len = Math.max(Math.min(room, available, cwndRoom, windowRoom), 0);
+  // A full segment with more data behind it ends where the next one's text lands word-aligned (see alignedLength).
+  const aligned = len === room && available > len && !retransmitting ? alignedLength(engine, conn, seq, len) : len;
+  const cut = aligned < len;
+  len = aligned;
   const finNext = conn.finSeq >= 0 && seqAdd(seq, len) === conn.finSeq;
   if (len === 0 && !(finNext && available === 0 && cwndRoom > 0)) return false;
-  if (len > 0 && len < room && !retransmitting && !force) {
+  if (len > 0 && len < room && !cut && !retransmitting && !force) {
     const allQueued = seqAdd(seq, len) === conn.sendDataEnd;
     // Minshall's variant of Nagle (draft-minshall-nagle, as Linux): hold a small segment only while an earlier
     // small segment is unacknowledged. Plain Nagle also holds the partial segment at the end of every buffer
@@ -122,11 +126,27 @@ function transmitOne(engine: TcpEngine, conn: TcpConnection, now: number, force:
   if (len < 0) len = 0;
   if (!sendRange(engine, conn, now, seq, len, finNext)) return false;
   conn.sndNxt = seqAdd(seq, len + (finNext ? 1 : 0));
-  if (len > 0 && len < room) {
+  if (len > 0 && len < room && !cut) {
     conn.sndSml = conn.sndNxt;
     conn.sndSmlSet = true;
   }
   return true;
+}
+
+/**
+ * The length of a full segment from `seq`, shortened by at most 7 bytes so that the segment after it starts at a
+ * send-ring address with the phase (mod 8) its text will have in the output's frame: V8 copies between two shared
+ * buffers word by word only when they agree mod 8 (docs/PERFORMANCE.md). Once aligned, segments of a multiple of
+ * 8 keep it. Sending less than the MSS with more queued is always allowed; such a segment is not "small" for Nagle.
+ */
+function alignedLength(engine: TcpEngine, conn: TcpConnection, seq: number, len: number): number {
+  const ring = conn.sendBuffer;
+  if (ring === null || engine.output.textPhase === undefined || len < 64) return len;
+  const phase = engine.output.textPhase(20 + (conn.tsEnabled ? 12 : 0) + sackOptionBytes(conn));
+  if (phase < 0) return len;
+  const spans = engine.spans;
+  ring.spans(seqDiff(seqAdd(seq, len), conn.sndBufSeq), 1, spans);
+  return len - ((spans[0] - phase) & 7);
 }
 
 /** Arm the persist timer when data waits, nothing is in flight and nothing could be sent; disarm otherwise. */

@@ -13,6 +13,8 @@ export interface ChannelRef {
 export interface SocketLayerHost {
   /** Puts a segment on the wire (IP, Ethernet, checksum); false if the output is full now. */
   sendTcpSegment(segment: TcpSegmentOut): boolean;
+  /** Address mod 8 at which `sendTcpSegment` places the text of a segment with this TCP header length. */
+  tcpTextPhase?(headerLength: number): number;
   /** Source address and MTU of the route to `dst`, or null without a route. */
   routeTo(dst: number): { source: number; mtu: number } | null;
   emit(channel: ChannelRef, op: number, id: number, address: number, port: number, extra: number, value: number, data?: Uint8Array): void;
@@ -264,6 +266,10 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
     if (this.host.sendTcpSegment(segment)) return true;
     this.blocked = true; // retried by engine.flush on the next poll
     return false;
+  }
+
+  textPhase(headerLength: number): number {
+    return this.host.tcpTextPhase?.(headerLength) ?? -1;
   }
 
   // ───────── TcpEventSink ─────────

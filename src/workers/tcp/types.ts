@@ -140,6 +140,13 @@ export class TcpSegmentOut implements TcpEmitFields {
 export interface TcpOutput {
   /** Queue one segment; false if the output is full (the engine retries on `flush`). */
   send(segment: TcpSegmentOut): boolean;
+  /**
+   * Where (address mod 8) the output puts the text of a segment whose TCP header is `headerLength` bytes, if it
+   * builds frames in a buffer it knows. The engine then ends full-sized segments where the next one's text sits at
+   * the same phase in the send ring, so the copy between the rings runs word-wise. Absent: segments are cut at
+   * the MSS.
+   */
+  textPhase?(headerLength: number): number;
 }
 
 export interface TcpEventSink {
