@@ -1,6 +1,8 @@
 // TCP over two stacks on the memory wire, next to Node's net over the kernel's loopback, in the same run:
 // one stream's throughput at MTU 1500, 9000 and 65535, connections per second, and 64-byte ping-pong RTT.
-// Run: npx tsx bench/tcp.ts     (TCP_BENCH_LAYOUT=single|rx+proto|three, TCP_BENCH_MB=512, TCP_BENCH_CONNS=3000)
+// Run: npx tsx bench/tcp.ts     (TCP_BENCH_LAYOUT=single|rx+proto|three, TCP_BENCH_MB=512, TCP_BENCH_CONNS=3000,
+//      TCP_BENCH_BIG_BUFFER=4194304: socketBufferBytes of the extra MTU 65535 row; the kernel's loopback autotunes
+//      its buffers up to tcp_rmem/tcp_wmem max, 6 MiB / 4 MiB by default)
 // Figures go to docs/PERFORMANCE.md ("TCP") with the date and the load average.
 import net from 'node:net';
 import os from 'node:os';
@@ -10,6 +12,7 @@ const LAYOUT = (process.env.TCP_BENCH_LAYOUT ?? 'single') as StackLayout;
 const MEGABYTES = Number(process.env.TCP_BENCH_MB ?? 512);
 const CONNECTIONS = Number(process.env.TCP_BENCH_CONNS ?? 3000);
 const PINGS = Number(process.env.TCP_BENCH_PINGS ?? 5000);
+const BIG_BUFFER = Number(process.env.TCP_BENCH_BIG_BUFFER ?? 4 << 20);
 
 /** What both sides of the comparison offer: a server and a client connect. */
 interface Net {
@@ -123,10 +126,10 @@ async function pingPong(n: Net, port: number): Promise<{ p50: number; p99: numbe
   return { p50: samples[Math.floor(samples.length / 2)], p99: samples[Math.floor(samples.length * 0.99)] };
 }
 
-async function withPair<T>(mtu: number, fn: (n: Net) => Promise<T>): Promise<T> {
+async function withPair<T>(mtu: number, fn: (n: Net) => Promise<T>, socketBufferBytes?: number): Promise<T> {
   const [a, b] = createMemoryWire({ mtu });
-  const client = await createStack({ link: a, address: '198.18.1.1/24', layout: LAYOUT });
-  const server = await createStack({ link: b, address: '198.18.1.2/24', layout: LAYOUT });
+  const client = await createStack({ link: a, address: '198.18.1.1/24', layout: LAYOUT, socketBufferBytes });
+  const server = await createStack({ link: b, address: '198.18.1.2/24', layout: LAYOUT, socketBufferBytes });
   try {
     await client.ping('198.18.1.2', { count: 1 });
     return await fn(ours(server, client));
@@ -144,6 +147,10 @@ const kernelThroughput = await throughput(kernel, port++);
 for (const mtu of [1500, 9000, 65535]) {
   const bps = await withPair(mtu, (n) => throughput(n, port++));
   rows.push([`one stream, MTU ${mtu}`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
+}
+{
+  const bps = await withPair(65535, (n) => throughput(n, port++), BIG_BUFFER);
+  rows.push([`one stream, MTU 65535, ${BIG_BUFFER >> 20} MiB socket buffers`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
 }
 const kernelCps = await connectionsPerSecond(kernel, port++);
 const ourCps = await withPair(1500, (n) => connectionsPerSecond(n, port++));
