@@ -6,6 +6,11 @@ import { createMemoryWire, createStack, type MemoryWireOptions, type Stack, type
 import type { TcpConnection } from '../src/workers/tcp/connection.js';
 import type { TcpOutput } from '../src/workers/tcp/types.js';
 import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source } from './tcp-sim.js';
+import { ByteRing } from '../src/shared-ring/index.js';
+import { createTcpRepr, TCP_SYN } from '../src/wire/index.js';
+import { AppCommand, createAppRecord } from '../src/workers/app-protocol.js';
+import { TcpSocketLayer, type SocketLayerHost } from '../src/workers/tcp/socket-layer.js';
+import type { TcpSegmentOut } from '../src/workers/tcp/types.js';
 
 const open: Stack[] = [];
 afterEach(async () => {
@@ -181,4 +186,30 @@ describe('segments cut for word-aligned copies (TcpOutput.textPhase)', () => {
       expect(Math.max(...lengths)).toBeLessThanOrEqual(smss);
     });
   }
+});
+
+describe('window scale of a passive open', () => {
+  it('a SYN that finds no lent slot is answered with the scale of the slots the app registered, not of 64 KiB', () => {
+    const sent: { flags: number; windowScale: number }[] = [];
+    const host: SocketLayerHost = {
+      sendTcpSegment: (seg: TcpSegmentOut) => {
+        sent.push({ flags: seg.flags, windowScale: seg.windowScale });
+        return true;
+      },
+      routeTo: () => ({ source: ADDR_B, mtu: 1500 }),
+      emit: () => undefined,
+    };
+    const layer = new TcpSocketLayer(host);
+    const channel = { id: 1 };
+    // 256 KiB rings registered, none lent for accepts yet (the app lends them after 'listening').
+    layer.attachSlots(channel, 0, [[ByteRing.create(256 << 10).buffer as SharedArrayBuffer, ByteRing.create(256 << 10).buffer as SharedArrayBuffer]]);
+    const listen = { ...createAppRecord(), op: AppCommand.TcpListen, id: 7, address: 0, port: 80, value: 16 };
+    layer.command(channel, listen, 0);
+    const syn = createTcpRepr();
+    Object.assign(syn, { srcPort: 40000, dstPort: 80, seq: 1000, flags: TCP_SYN, window: 65535, mss: 1460, windowScale: 7, sackPermitted: true, tsPresent: true, tsVal: 1 });
+    layer.input(0, ADDR_A, ADDR_B, syn, new Uint8Array(0));
+    const synAck = sent.find((seg) => (seg.flags & TCP_SYN) !== 0);
+    // 256 KiB needs a shift of 3 to be offered whole (RFC 7323 §2.3); a 64 KiB guess gave 1, a 128 KiB window for life.
+    expect(synAck?.windowScale).toBe(3);
+  });
 });

@@ -25,6 +25,8 @@ interface SlotTable {
   readonly receive: (ByteRing | undefined)[];
   /** Slots the app lent us for connections we accept. */
   readonly reserve: number[];
+  /** Receive-ring capacity of the slots registered last (an app's slots share one size); 0 before any. */
+  receiveCapacity: number;
 }
 
 /** The channel and slot a connection's buffers belong to. */
@@ -70,12 +72,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   attachSlots(channel: ChannelRef, firstSlot: number, buffers: readonly (readonly [SharedArrayBuffer, SharedArrayBuffer])[]): void {
     let table = this.slots.get(channel.id);
-    if (!table) this.slots.set(channel.id, (table = { send: [], receive: [], reserve: [] }));
+    if (!table) this.slots.set(channel.id, (table = { send: [], receive: [], reserve: [], receiveCapacity: 0 }));
     buffers.forEach(([send, receive], i) => {
       const s = ByteRing.attach(send);
       const r = ByteRing.attach(receive);
       table.send[firstSlot + i] = s;
       table.receive[firstSlot + i] = r;
+      table.receiveCapacity = r.capacity;
     });
   }
 
@@ -211,10 +214,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
   private listen(channel: ChannelRef, id: number, localAddr: number, port: number, backlog: number): void {
     const layer = this;
     const provider: TcpBufferProvider = {
+      // The SYN's window scale is chosen from this (RFC 7323 §2.2: once, for the connection's life): with no slot
+      // lent yet, the size of the app's registered slots, not 64 KiB, or a 256 KiB ring could never be offered whole.
       get receiveCapacity() {
         const table = layer.slots.get(channel.id);
         const slot = table?.reserve[0];
-        return slot === undefined ? 65536 : table!.receive[slot]!.capacity;
+        if (slot !== undefined) return table!.receive[slot]!.capacity;
+        return table !== undefined && table.receiveCapacity > 0 ? table.receiveCapacity : 65536;
       },
       allocate: (conn) => {
         const table = this.slots.get(channel.id);
