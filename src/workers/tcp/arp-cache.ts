@@ -10,6 +10,8 @@ export const ARP_MAX_REQUESTS = 3;
  * keep a socket buffer's worth, so the first burst to a new neighbour survives.
  */
 export const ARP_MAX_PENDING_BYTES = 212_992;
+/** Entries at most, resolved or not (Linux's gc_thresh3 default). */
+export const ARP_MAX_ENTRIES = 1024;
 
 export interface PendingPacket {
   /** The IP packet (no Ethernet header). */
@@ -60,6 +62,7 @@ export class ArpCache {
   learn(ifIndex: number, ip: number, mac: number, now: number): PendingPacket[] | null {
     let e = this.entries.get(ip);
     if (!e) {
+      if (this.entries.size >= ARP_MAX_ENTRIES) return null; // full: the next packet to it resolves again
       e = { ifIndex, mac, expiresAt: now + ARP_ENTRY_TTL_MS, requestsSent: 0, nextRequestAt: Infinity, pending: [], pendingBytes: 0 };
       this.entries.set(ip, e);
       return null;
@@ -88,6 +91,11 @@ export class ArpCache {
   enqueue(ifIndex: number, ip: number, packet: PendingPacket, now: number): boolean {
     let e = this.entries.get(ip);
     if (!e) {
+      if (this.entries.size >= ARP_MAX_ENTRIES) {
+        // Neighbour table full (Linux's gc_thresh3): a scan of many unresolved addresses must not grow memory.
+        this.counts.pendingDropped++;
+        return false;
+      }
       e = { ifIndex, mac: -1, expiresAt: 0, requestsSent: 0, nextRequestAt: now, pending: [], pendingBytes: 0 };
       this.entries.set(ip, e);
     } else if (e.mac >= 0 && e.expiresAt <= now) {
