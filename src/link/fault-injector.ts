@@ -1,5 +1,6 @@
 import { FrameRing } from '../shared-ring/index.js';
-import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
+import type { LinkDevice } from './device.js';
+import { WrappedDevice } from './device-wrapper.js';
 import { SeededRandom } from './prng.js';
 
 /** Impairments of a link, as smoltcp's FaultInjector has them. Probabilities are 0..1; a run with one seed repeats. */
@@ -217,26 +218,15 @@ class Impairment {
  * seeded so a run repeats. Dropping before our receive is wire loss as a peer sees it; delaying our transmit is
  * wire delay. Costs one copy per frame, and only when faults are asked for.
  */
-export class FaultInjector implements LinkDevice {
-  readonly name: string;
-  readonly mtu: number;
-  readonly mac: number;
-  readonly needsArp: boolean;
-  readonly offloads: LinkOffloads;
-  readonly wait: LinkWait;
+export class FaultInjector extends WrappedDevice {
   private readonly outbound: Impairment | null;
   private readonly inbound: Impairment | null;
   private readonly outStaging: FrameRing;
   private readonly inStaging: FrameRing;
 
-  constructor(private readonly inner: LinkDevice, faults: FaultOptions) {
+  constructor(inner: LinkDevice, faults: FaultOptions) {
     validateFaultOptions(faults);
-    this.name = inner.name;
-    this.mtu = inner.mtu;
-    this.mac = inner.mac;
-    this.needsArp = inner.needsArp;
-    this.offloads = inner.offloads;
-    this.wait = inner.wait;
+    super(inner);
     const seed = faults.seed ?? 1;
     const direction = faults.direction ?? 'transmit';
     this.outbound = direction !== 'receive' ? new Impairment(faults, seed) : null;
@@ -246,14 +236,14 @@ export class FaultInjector implements LinkDevice {
   }
 
   /** Called with an empty `from` too when `pollAt` is due: that is how held frames leave. */
-  transmit(from: FrameRing, maxFrames: number, now: number): number {
+  override transmit(from: FrameRing, maxFrames: number, now: number): number {
     if (!this.outbound) return this.inner.transmit(from, maxFrames, now);
     const taken = this.outbound.admit(from, maxFrames, now);
     this.flushOutbound(now);
     return taken;
   }
 
-  receive(into: FrameRing, maxFrames: number, now: number): number {
+  override receive(into: FrameRing, maxFrames: number, now: number): number {
     if (!this.inbound) return this.inner.receive(into, maxFrames, now);
     if (this.inner.receive(this.inStaging, maxFrames, now) > 0) this.inStaging.publish();
     if (this.inbound.admit(this.inStaging, maxFrames, now) > 0) this.inStaging.release();
@@ -265,7 +255,7 @@ export class FaultInjector implements LinkDevice {
     if (this.inner.transmit(this.outStaging, 1 << 30, now) > 0) this.outStaging.release();
   }
 
-  pollAt(now: number): number {
+  override pollAt(now: number): number {
     let at = this.inner.pollAt(now);
     if (this.outbound) {
       // Frames still held, or released but waiting for room on the inner device, need another call.
@@ -276,7 +266,7 @@ export class FaultInjector implements LinkDevice {
     return at;
   }
 
-  counters(): Readonly<Record<string, number>> {
+  override counters(): Readonly<Record<string, number>> {
     const out = { ...this.inner.counters() };
     for (const [prefix, imp] of [['tx', this.outbound], ['rx', this.inbound]] as const) {
       if (!imp) continue;
@@ -285,7 +275,4 @@ export class FaultInjector implements LinkDevice {
     return out;
   }
 
-  close(): void {
-    this.inner.close();
-  }
 }

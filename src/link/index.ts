@@ -9,6 +9,7 @@ import { createLinkDevice, registerLinkDriver } from './registry.js';
 import { tapDriver } from './tap.js';
 
 export * from './device.js';
+export * from './device-wrapper.js';
 export * from './fault-injector.js';
 export * from './link-name.js';
 export * from './loopback.js';

@@ -1,6 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { forEachRecord, type FrameRing } from '../shared-ring/index.js';
-import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
+import type { LinkDevice } from './device.js';
+import { WrappedDevice } from './device-wrapper.js';
 
 const PCAP_GLOBAL_HEADER_BYTES = 24;
 const PCAP_RECORD_HEADER_BYTES = 16;
@@ -31,13 +32,7 @@ export function createPcapFile(path: string): void {
  * instances (the rx and tx halves of one link in different threads) may append to one file: each write(2) carries
  * whole records and the file is opened O_APPEND, so records never interleave mid-way.
  */
-export class PcapWriter implements LinkDevice {
-  readonly name: string;
-  readonly mtu: number;
-  readonly mac: number;
-  readonly needsArp: boolean;
-  readonly offloads: LinkOffloads;
-  readonly wait: LinkWait;
+export class PcapWriter extends WrappedDevice {
   private readonly fd: number;
   private readonly buffer = new Uint8Array(BUFFER_BYTES);
   private readonly view = new DataView(this.buffer.buffer);
@@ -50,17 +45,12 @@ export class PcapWriter implements LinkDevice {
   };
 
   /** `epochMs` is the wall-clock time at which the stack's clock read 0, so records carry real timestamps. */
-  constructor(private readonly inner: LinkDevice, path: string, private readonly epochMs: number) {
-    this.name = inner.name;
-    this.mtu = inner.mtu;
-    this.mac = inner.mac;
-    this.needsArp = inner.needsArp;
-    this.offloads = inner.offloads;
-    this.wait = inner.wait;
+  constructor(inner: LinkDevice, path: string, private readonly epochMs: number) {
+    super(inner);
     this.fd = openSync(path, 'a');
   }
 
-  receive(into: FrameRing, maxFrames: number, now: number): number {
+  override receive(into: FrameRing, maxFrames: number, now: number): number {
     const start = into.producerPosition();
     const n = this.inner.receive(into, maxFrames, now);
     // The frames sit unpublished between the old and new producer positions: record them in place.
@@ -68,7 +58,7 @@ export class PcapWriter implements LinkDevice {
     return n;
   }
 
-  transmit(from: FrameRing, maxFrames: number, now: number): number {
+  override transmit(from: FrameRing, maxFrames: number, now: number): number {
     const start = from.consumerPosition();
     const n = this.inner.transmit(from, maxFrames, now);
     // Consumed but not yet released: the bytes are still ours to read.
@@ -109,18 +99,15 @@ export class PcapWriter implements LinkDevice {
     this.lastFlush = now;
   }
 
-  pollAt(now: number): number {
+  override pollAt(now: number): number {
     // Buffered records reach the file within FLUSH_INTERVAL_MS even when traffic stops.
     const due = this.used > 0 ? this.lastFlush + FLUSH_INTERVAL_MS : Infinity;
     if (due <= now) this.flush(now);
     return Math.min(this.inner.pollAt(now), this.used > 0 ? this.lastFlush + FLUSH_INTERVAL_MS : Infinity);
   }
 
-  counters(): Readonly<Record<string, number>> {
-    return this.inner.counters();
-  }
 
-  close(): void {
+  override close(): void {
     this.flush(this.now);
     closeSync(this.fd);
     this.inner.close();

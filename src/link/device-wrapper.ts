@@ -1,0 +1,44 @@
+import type { FrameRing } from '../shared-ring/index.js';
+import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
+
+/**
+ * A device that wraps another (smoltcp's phy wrappers): it shows the inner device's facts and passes every call
+ * through; a wrapper overrides what it changes (the fault injector, the pcap writer).
+ */
+export class WrappedDevice implements LinkDevice {
+  readonly name: string;
+  readonly mtu: number;
+  readonly mac: number;
+  readonly needsArp: boolean;
+  readonly offloads: LinkOffloads;
+  readonly wait: LinkWait;
+
+  constructor(protected readonly inner: LinkDevice) {
+    this.name = inner.name;
+    this.mtu = inner.mtu;
+    this.mac = inner.mac;
+    this.needsArp = inner.needsArp;
+    this.offloads = inner.offloads;
+    this.wait = inner.wait;
+  }
+
+  receive(into: FrameRing, maxFrames: number, now: number): number {
+    return this.inner.receive(into, maxFrames, now);
+  }
+
+  transmit(from: FrameRing, maxFrames: number, now: number): number {
+    return this.inner.transmit(from, maxFrames, now);
+  }
+
+  pollAt(now: number): number {
+    return this.inner.pollAt(now);
+  }
+
+  counters(): Readonly<Record<string, number>> {
+    return this.inner.counters();
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
