@@ -11,6 +11,7 @@ import { createTcpRepr, TCP_SYN } from '../src/wire/index.js';
 import { AppCommand, createAppRecord } from '../src/workers/app-protocol.js';
 import { TcpSocketLayer, type SocketLayerHost } from '../src/workers/tcp/socket-layer.js';
 import type { TcpSegmentOut } from '../src/workers/tcp/types.js';
+import { initialWindowClamp } from '../src/workers/tcp/rcv.js';
 
 const open: Stack[] = [];
 afterEach(async () => {
@@ -211,5 +212,36 @@ describe('window scale of a passive open', () => {
     const synAck = sent.find((seg) => (seg.flags & TCP_SYN) !== 0);
     // 256 KiB needs a shift of 3 to be offered whole (RFC 7323 §2.3); a 64 KiB guess gave 1, a 128 KiB window for life.
     expect(synAck?.windowScale).toBe(3);
+  });
+});
+
+describe('initial receive window with jumbo segments', () => {
+  it('is the configured one, but at least ten segments, within the ring', () => {
+    expect(initialWindowClamp(65_535, 1460, 256 << 10)).toBe(65_535);
+    expect(initialWindowClamp(65_535, 8960, 256 << 10)).toBe(89_600);
+    expect(initialWindowClamp(65_535, 65_495, 256 << 10)).toBe(256 << 10);
+    expect(initialWindowClamp(65_535, 1460, 16 << 10)).toBe(16 << 10);
+  });
+
+  it('MTU 65535: the first MiB needs no persist-timer kick (a 64 KiB window is under one segment)', () => {
+    const sim = new Simulation(11, { mtu: 65_535 });
+    const listener = sim.b.listen({ port: 80, buffers: provider(), backlog: 4 });
+    const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: 80, ...rings() });
+    let server: TcpConnection | null = null;
+    sim.run(() => (server ??= sim.b.accept(listener)) !== null && sim.eventsA.has('connected', client), 5000);
+    const accepted = server as unknown as TcpConnection;
+    const start = sim.now;
+    const bytes = 1 << 20;
+    const source = new Source(3, bytes);
+    const sink = new Sink();
+    sim.pumps.push(() => {
+      if (source.fill(client.sendBuffer!) > 0) sim.a.onSendBufferWritten(sim.now, client);
+      if (sink.drain(accepted.receiveBuffer!) > 0) sim.b.onReceiveBufferRead(sim.now, accepted);
+    });
+    expect(sim.run(() => sink.received === bytes, 5000)).toBe(true);
+    expect(sink.digest()).toBe(source.digest());
+    // 1 MiB at the simulated 1 Gbit/s is ~9 ms plus round trips; a persist timer (≥ 200 ms) would show.
+    expect(sim.now - start).toBeLessThan(100);
+    expect(sim.a.stats.windowProbes).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import {
 } from './syn-cookies.js';
 import { TcpState, type TcpBufferProvider } from './types.js';
 import { armKeepalive } from './keepalive.js';
+import { initialWindowClamp } from './rcv.js';
 
 export interface ListenOptions {
   /** 0 = every local address. */
@@ -95,7 +96,7 @@ export function listenSegment(
   listener.synQueueLength++;
   conn.mtu = engine.mtuTo(remoteAddr);
   offerOptions(conn, engine.config, conn.mtu, listener.buffers.receiveCapacity);
-  conn.rcvWindowClamp = Math.min(engine.config.initialReceiveWindow, listener.buffers.receiveCapacity);
+  conn.rcvWindowClamp = initialWindowClamp(engine.config.initialReceiveWindow, conn.rcvMss, listener.buffers.receiveCapacity);
   applyPeerSynOptions(conn, tcp, conn.mtu);
   conn.cc = engine.createCongestionControl(conn.cc.algorithm, conn.smss);
   applyListenerSettings(engine, conn, listener);
@@ -221,7 +222,7 @@ function completeCookieHandshake(
   applyPeerSynOptions(conn, synView, conn.mtu);
   conn.cc = engine.createCongestionControl(conn.cc.algorithm, conn.smss);
   applyListenerSettings(engine, conn, listener);
-  conn.rcvWindowClamp = Math.min(engine.config.initialReceiveWindow, listener.buffers.receiveCapacity);
+  conn.rcvWindowClamp = initialWindowClamp(engine.config.initialReceiveWindow, conn.rcvMss, listener.buffers.receiveCapacity);
   conn.irs = peerIsn;
   conn.rcvNxt = tcp.seq;
   conn.rcvAdvRight = conn.rcvNxt;

@@ -16,7 +16,7 @@ import { synchronizedSegment } from './input.js';
 import { armKeepalive, onKeepaliveTimer } from './keepalive.js';
 import { mssForMtu } from './options.js';
 import { sendResetFor } from './output.js';
-import { onReceiveBufferRead } from './rcv.js';
+import { initialWindowClamp, onReceiveBufferRead } from './rcv.js';
 import { RenoCongestionControl } from './reno.js';
 import { RttEstimator } from './rtt.js';
 import { onPersistTimeout, onRetransmitTimeout, transmitPending } from './snd.js';
@@ -214,7 +214,7 @@ export class TcpEngine {
     conn.mtu = options.mtu ?? this.config.mtu;
     conn.sendBuffer = options.sendBuffer;
     conn.receiveBuffer = options.receiveBuffer;
-    conn.rcvWindowClamp = Math.min(this.config.initialReceiveWindow, options.receiveBuffer.capacity);
+    conn.rcvWindowClamp = initialWindowClamp(this.config.initialReceiveWindow, mssForMtu(conn.mtu), options.receiveBuffer.capacity);
     conn.noDelay = options.noDelay ?? this.config.noDelay;
     conn.accepted = true;
     if (options.keepalive ?? this.config.keepalive) this.setKeepAlive(conn, true);

@@ -16,6 +16,15 @@ export function receiveCapacity(conn: TcpConnection): number {
   return 65_535;
 }
 
+/**
+ * The window clamp before auto-tuning has measured anything: the configured initial window, but at least ten of our
+ * segments (Linux's initial receive window, matching RFC 6928's initial congestion window), within the ring. At MTU
+ * 65535 a 64 KiB window is less than one segment, and the sender's SWS avoidance then waits for its persist timer.
+ */
+export function initialWindowClamp(initialReceiveWindow: number, rcvMss: number, capacity: number): number {
+  return Math.min(Math.max(initialReceiveWindow, 10 * rcvMss), capacity);
+}
+
 /** Bytes we could take from RCV.NXT on: free ring space, within the auto-tuning clamp. */
 export function receiveSpace(conn: TcpConnection): number {
   const free = conn.receiveBuffer !== null ? conn.receiveBuffer.writableBytes() : receiveCapacity(conn);
