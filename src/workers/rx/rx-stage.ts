@@ -1,17 +1,11 @@
-import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing, forEachRecord } from '../../shared-ring/index.js';
+import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, forEachRecord } from '../../shared-ring/index.js';
 import {
   BROADCAST_MAC, DROP_REASON_COUNT, DropReason, ETHERNET_HEADER_BYTES, ETHERTYPE_IPV4, IPPROTO_TCP, IPPROTO_UDP,
   checksumAdd, checksumFold, createIpv4Repr, dropReasonName, parseIpv4, pseudoHeaderSum, readMac,
 } from '../../wire/index.js';
-import type { LinkDevice } from '../../link/index.js';
 import { FRAME_DISCARD, STAGE_BATCH, type Stage, type StageCounters } from '../stage-common.js';
+import { DeviceStage, type DeviceInterface } from '../device-stage.js';
 
-interface RxInterface {
-  readonly index: number;
-  readonly device: LinkDevice;
-  /** rx → protocol ring; this stage is its producer. */
-  readonly ring: FrameRing;
-}
 
 const RECORD_FLAGS_BACK = 18 - 4; // the record's u16 flags sit 14 bytes before its frame
 const PROTOCOL_CHECKS = -1;
@@ -23,23 +17,13 @@ const NOT_FOR_US = -2;
  * marking each frame CSUM_VALID or DISCARD in place. The protocol stage then trusts CSUM_VALID and skips the sum:
  * the checksum work runs here, in parallel with protocol processing, when the stages are in different threads.
  */
-export class RxStage implements Stage {
-  private readonly interfaces = new Map<number, RxInterface>();
+export class RxStage extends DeviceStage implements Stage {
   private readonly ip = createIpv4Repr();
   private readonly drops = new Float64Array(DROP_REASON_COUNT);
   private readonly c = { framesIn: 0, bytesIn: 0, notForUs: 0, checksumsVerified: 0, ringFull: 0 };
-  private current: RxInterface | null = null;
+  private current: DeviceInterface | null = null;
   private readonly verifyRecord = (frameOffset: number, length: number): void => this.verify(frameOffset, length);
 
-  addInterface(index: number, device: LinkDevice, ring: FrameRing): void {
-    this.interfaces.set(index, { index, device, ring });
-  }
-
-  removeInterface(index: number): LinkDevice | undefined {
-    const i = this.interfaces.get(index);
-    this.interfaces.delete(index);
-    return i?.device;
-  }
 
   poll(now: number): number {
     let work = 0;
@@ -85,7 +69,7 @@ export class RxStage implements Stage {
   }
 
   /** Ok (checksums verified), a drop reason, NOT_FOR_US, or PROTOCOL_CHECKS (ARP, fragments: the protocol stage looks). */
-  private check(iface: RxInterface, b: Uint8Array, off: number, len: number, flags: number): number {
+  private check(iface: DeviceInterface, b: Uint8Array, off: number, len: number, flags: number): number {
     if (len < ETHERNET_HEADER_BYTES) return DropReason.Truncated;
     if (iface.device.needsArp) {
       const dst = readMac(b, off);
@@ -107,22 +91,11 @@ export class RxStage implements Stage {
     return checksumFold(sum) === 0 ? DropReason.Ok : DropReason.BadChecksum;
   }
 
-  pollAt(now: number): number {
-    let at = Infinity;
-    for (const iface of this.interfaces.values()) at = Math.min(at, iface.device.pollAt(now));
-    return at;
-  }
 
   counters(): StageCounters {
     const out: StageCounters = { ...this.c };
     for (let i = 1; i < this.drops.length; i++) if (this.drops[i]) out[`drop${dropReasonName(i)}`] = this.drops[i];
-    for (const iface of this.interfaces.values()) {
-      for (const [k, v] of Object.entries(iface.device.counters())) out[`if${iface.index}.${k}`] = v;
-    }
-    return out;
+    return this.deviceCounters(out);
   }
 
-  close(): void {
-    this.interfaces.clear();
-  }
 }

@@ -1,14 +1,7 @@
-import { FRAME_CSUM_PARTIAL, FrameRing, forEachRecord } from '../../shared-ring/index.js';
+import { FRAME_CSUM_PARTIAL, forEachRecord } from '../../shared-ring/index.js';
 import { finishPartialChecksum, IPPROTO_UDP } from '../../wire/index.js';
-import type { LinkDevice } from '../../link/index.js';
 import { FRAME_DISCARD, STAGE_BATCH, type Stage, type StageCounters } from '../stage-common.js';
-
-interface TxInterface {
-  readonly index: number;
-  readonly device: LinkDevice;
-  /** protocol → tx ring; this stage is its consumer. */
-  readonly ring: FrameRing;
-}
+import { DeviceStage, type DeviceInterface } from '../device-stage.js';
 
 const RECORD_FLAGS_BACK = 18 - 4;
 const RECORD_CSUM_START_BACK = 18 - 8;
@@ -18,21 +11,11 @@ const RECORD_CSUM_OFFSET_BACK = 18 - 10;
  * The transmit stage: hands each interface's frames to its device in batches. Frames the protocol stage left
  * CSUM_PARTIAL are finished here when the device cannot do it (the work moves off the protocol thread).
  */
-export class TxStage implements Stage {
-  private readonly interfaces = new Map<number, TxInterface>();
+export class TxStage extends DeviceStage implements Stage {
   private readonly c = { framesOut: 0, checksumsFinished: 0, deviceBusy: 0 };
-  private current: TxInterface | null = null;
+  private current: DeviceInterface | null = null;
   private readonly finishRecord = (frameOffset: number, length: number): void => this.finish(frameOffset, length);
 
-  addInterface(index: number, device: LinkDevice, ring: FrameRing): void {
-    this.interfaces.set(index, { index, device, ring });
-  }
-
-  removeInterface(index: number): LinkDevice | undefined {
-    const i = this.interfaces.get(index);
-    this.interfaces.delete(index);
-    return i?.device;
-  }
 
   poll(now: number): number {
     let work = 0;
@@ -72,23 +55,10 @@ export class TxStage implements Stage {
     this.c.checksumsFinished++;
   }
 
-  pollAt(now: number): number {
-    let at = Infinity;
-    for (const iface of this.interfaces.values()) {
-      at = Math.min(at, iface.device.pollAt(now));
-    }
-    return at;
-  }
 
   counters(): StageCounters {
     const out: StageCounters = { ...this.c };
-    for (const iface of this.interfaces.values()) {
-      for (const [k, v] of Object.entries(iface.device.counters())) out[`if${iface.index}.${k}`] = v;
-    }
-    return out;
+    return this.deviceCounters(out);
   }
 
-  close(): void {
-    this.interfaces.clear();
-  }
 }
