@@ -5,7 +5,7 @@ import { TCP_ACK, TCP_RST, TCP_SYN, type TcpRepr } from '../../wire/index.js';
 import type { CongestionAlgorithm } from './congestion.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
-import { initialSequenceNumber } from './isn.js';
+import { startSendSequence } from './connect.js';
 import { applyPeerSynOptions, chooseWindowScale, mssForMtu, offerOptions } from './options.js';
 import { sendControl, sendResetFor } from './output.js';
 import { seqAdd } from './seq.js';
@@ -107,13 +107,7 @@ export function listenSegment(
     conn.tsRecent = tcp.tsVal;
     conn.tsRecentAt = now;
   }
-  conn.iss = initialSequenceNumber(engine.isnKey, now, localAddr, tcp.dstPort, remoteAddr, tcp.srcPort);
-  conn.sndUna = conn.iss;
-  conn.sndNxt = seqAdd(conn.iss, 1);
-  conn.sndMax = conn.sndNxt;
-  conn.sndBufSeq = conn.sndNxt;
-  conn.recoveryPoint = conn.iss;
-  conn.highRxt = conn.sndNxt;
+  startSendSequence(engine, conn, now);
   conn.sndWnd = tcp.window;
   conn.maxSndWnd = tcp.window;
   conn.sndWl1 = tcp.seq;

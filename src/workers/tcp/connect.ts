@@ -10,8 +10,11 @@ import { seqAdd, seqGt, seqLe } from './seq.js';
 import { TcpState } from './types.js';
 import { armKeepalive } from './keepalive.js';
 
-export function activeOpen(engine: TcpEngine, conn: TcpConnection, now: number, mtu: number): void {
-  offerOptions(conn, engine.config, mtu, conn.receiveBuffer!.capacity);
+/**
+ * Chooses the ISS (RFC 6528) and starts the send sequence space after it (RFC 9293 §3.4): the SYN takes ISS, data
+ * starts at ISS + 1. Both opens, active and passive, begin with it.
+ */
+export function startSendSequence(engine: TcpEngine, conn: TcpConnection, now: number): void {
   conn.iss = initialSequenceNumber(engine.isnKey, now, conn.localAddr, conn.localPort, conn.remoteAddr, conn.remotePort);
   conn.sndUna = conn.iss;
   conn.sndNxt = seqAdd(conn.iss, 1);
@@ -19,6 +22,11 @@ export function activeOpen(engine: TcpEngine, conn: TcpConnection, now: number, 
   conn.sndBufSeq = conn.sndNxt;
   conn.recoveryPoint = conn.iss;
   conn.highRxt = conn.sndNxt;
+}
+
+export function activeOpen(engine: TcpEngine, conn: TcpConnection, now: number, mtu: number): void {
+  offerOptions(conn, engine.config, mtu, conn.receiveBuffer!.capacity);
+  startSendSequence(engine, conn, now);
   conn.state = TcpState.SynSent;
   sendSyn(engine, conn, now);
 }
