@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { FtpClient, type FtpClientOptions } from '../src/ftp/client.js';
+import { downloadToBuffer as collect, rejection } from './helpers/ftp-assertions.js';
 import { NetTransport } from '../src/ftp/net-transport.js';
-import { FtpError } from '../src/ftp/errors.js';
 import { ScriptedFtpServer } from './helpers/scripted-ftp-server.js';
 
 const transport = new NetTransport();
@@ -30,21 +30,7 @@ async function setup(
   return { server, client };
 }
 
-async function collect(client: FtpClient, path: string, options: Parameters<FtpClient['download']>[2] = {}): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await client.download(path, (chunk) => void chunks.push(Buffer.from(chunk)), options);
-  return Buffer.concat(chunks);
-}
 
-async function rejection(promise: Promise<unknown>): Promise<FtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(FtpError);
-    return error as FtpError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const FILE = randomBytes(300_000);
 

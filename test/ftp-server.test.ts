@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FtpClient, type FtpClientOptions, type FtpCredentials } from '../src/ftp/client.js';
+import { downloadToBuffer as fetch, rejection } from './helpers/ftp-assertions.js';
 import { FtpError } from '../src/ftp/errors.js';
 import { NetTransport } from '../src/ftp/net-transport.js';
 import { ReplyParser, type FtpReply } from '../src/ftp/reply.js';
@@ -77,21 +78,7 @@ async function connectClient(port: number, credentials?: FtpCredentials, options
   return client;
 }
 
-async function fetch(client: FtpClient, path: string, options: Parameters<FtpClient['download']>[2] = {}): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await client.download(path, (chunk) => void chunks.push(Buffer.from(chunk)), options);
-  return Buffer.concat(chunks);
-}
 
-async function rejection(promise: Promise<unknown>): Promise<FtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(FtpError);
-    return error as FtpError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A control connection driven by hand: write lines, read replies. */
 class RawControl {
