@@ -7,11 +7,11 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 
-async function pair(layout: StackLayout, wire: MemoryWireOptions = {}): Promise<[Stack, Stack]> {
+async function pair(layout: StackLayout, wire: MemoryWireOptions = {}, socketBufferBytes?: number): Promise<[Stack, Stack]> {
   const [a, b] = createMemoryWire(wire);
-  const A = await createStack({ link: a, address: '198.18.1.1/24', layout });
+  const A = await createStack({ link: a, address: '198.18.1.1/24', layout, socketBufferBytes });
   open.push(A);
-  const B = await createStack({ link: b, address: '198.18.1.2/24', layout });
+  const B = await createStack({ link: b, address: '198.18.1.2/24', layout, socketBufferBytes });
   open.push(B);
   return [A, B];
 }
@@ -134,7 +134,7 @@ describe('TCP over the memory wire', () => {
   });
 
   it('a slow reader closes the window and loses nothing', async () => {
-    const [A, B] = await pair('inline');
+    const [A, B] = await pair('inline', {}, 256 << 10);
     const server = B.createServer();
     const accepted = new Promise<TcpSocket>((resolve) => server.once('connection', resolve));
     await listen(server, 7001);
@@ -150,6 +150,39 @@ describe('TCP over the memory wire', () => {
     peer.resume();
     expect((await got).sha256).toBe(await sent);
     expect((await A.stats()).stages.proto.tcpWindowProbes).toBeGreaterThan(0);
+  });
+
+  it('SO_RCVBUF bounds what a connection holds unread (its SYN included), SO_SNDBUF what waits to be acknowledged', async () => {
+    const [A, B] = await pair('inline');
+    const RCVBUF = 20_000, SNDBUF = 30_000, SIZE = 1 << 20;
+    const server = B.createServer({ allowHalfOpen: true });
+    const accepted = new Promise<TcpSocket>((resolve) => server.once('connection', resolve));
+    await listen(server, 7004);
+    const c = A.connect({ host: '198.18.1.2', port: 7004, allowHalfOpen: true });
+    expect(c.getsockopt('SO_RCVBUF')).toBe(4 << 20); // unset: the most auto-tuning may offer, the ring
+    c.setsockopt('SO_RCVBUF', RCVBUF); // before the connection has a slot: it must go with the SYN
+    c.setsockopt('SO_SNDBUF', SNDBUF);
+    expect([c.getsockopt('SO_RCVBUF'), c.getsockopt('SO_SNDBUF')]).toEqual([RCVBUF, SNDBUF]);
+    expect(() => c.setsockopt('SO_SNDBUF', -1)).toThrow(RangeError);
+    const peer = await accepted;
+    // Both ways at once, nobody reading on either side yet: B's receive window is auto-tuned (up to 4 MiB).
+    const sentToA = sendAll(peer, SIZE, 11);
+    const sentToB = sendAll(c, SIZE, 12);
+    await new Promise((r) => A.clock.setTimer(30_000, () => r(undefined)));
+    const [infoA, infoB] = [await c.getInfo(), await peer.getInfo()];
+    // A's ring holds what A received minus what its stream already pulled: never more than SO_RCVBUF.
+    expect(infoA!.bytesReceived - c.readableLength).toBeLessThanOrEqual(RCVBUF);
+    expect(infoA!.bytesReceived).toBeLessThan(SIZE / 4);
+    expect(infoB!.sndWnd).toBe(0);
+    // A's send ring holds written but unacknowledged bytes: never more than SO_SNDBUF, although B took them all.
+    expect(c.bytesWritten - infoA!.bytesAcked).toBeLessThanOrEqual(SNDBUF);
+    expect(c.bytesWritten).toBeLessThan(SIZE);
+    // Lifting both lets everything through, intact.
+    c.setsockopt('SO_RCVBUF', 4 << 20);
+    c.setsockopt('SO_SNDBUF', 4 << 20);
+    const [gotA, gotB] = await Promise.all([drain(c), drain(peer)]);
+    expect(gotA).toEqual({ bytes: SIZE, sha256: await sentToA });
+    expect(gotB).toEqual({ bytes: SIZE, sha256: await sentToB });
   });
 
   it('runs 1 000 sequential connect/transfer/close cycles and 200 concurrent connections', async () => {

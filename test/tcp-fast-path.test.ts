@@ -205,7 +205,7 @@ describe('window scale of a passive open', () => {
     // 256 KiB rings registered, none lent for accepts yet (the app lends them after 'listening').
     layer.attachSlots(channel, 0, [[ByteRing.create(256 << 10).buffer as SharedArrayBuffer, ByteRing.create(256 << 10).buffer as SharedArrayBuffer]]);
     const listen = { ...createAppRecord(), op: AppCommand.TcpListen, id: 7, address: 0, port: 80, value: 16 };
-    layer.command(channel, listen, 0);
+    layer.command(channel, listen, 0, new Uint8Array(0));
     const syn = createTcpRepr();
     Object.assign(syn, { srcPort: 40000, dstPort: 80, seq: 1000, flags: TCP_SYN, window: 65535, mss: 1460, windowScale: 7, sackPermitted: true, tsPresent: true, tsVal: 1 });
     layer.input(0, ADDR_A, ADDR_B, syn, new Uint8Array(0));

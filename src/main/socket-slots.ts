@@ -2,7 +2,15 @@ import { ByteRing } from '../shared-ring/index.js';
 import { AppCommand, pushAppRecord } from '../workers/app-protocol.js';
 import type { AppChannelClient } from './app-channel.js';
 
-export const DEFAULT_SOCKET_BUFFER_BYTES = 256 * 1024;
+/**
+ * Each ring's size: Linux's tcp_wmem maximum, under its tcp_rmem maximum. Receive auto-tuning offers a window of
+ * twice what the application read per RTT, up to this (rcv.ts), so a connection that moves little offers little;
+ * pages of a SharedArrayBuffer are only committed once written, so an idle slot costs address space, not memory.
+ * Measured (single layout, one stream over the memory wire, MTU 1500 / 9000 / 65535): 256 KiB 1.7–2.1 / 2.3–2.7 /
+ * 2.7–2.9 Gbit/s, 1 MiB 2.2–2.5 / 3.4–3.8 / 4.0–4.2, 4 MiB 1.8–2.9 / 4.8 / 5.9–6.5, 8 MiB 2.4–2.8 / 4.3–5.2 /
+ * 6.1–7.2 (docs/PERFORMANCE.md).
+ */
+export const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const GROW_BY = 32;
 /**
  * Slots lent to the protocol stage for connections it accepts, while any server listens. A handshake that finds

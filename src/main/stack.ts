@@ -61,7 +61,7 @@ export interface StackOptions {
   readonly pcap?: string;
   /** How long idle stage workers poll before sleeping (µs); default 0 (measured: spinning does not pay on 2 cores). */
   readonly spinMicros?: number;
-  /** Size of each TCP socket's send and receive ring (a power of two; default 256 KiB). */
+  /** Size of each TCP socket's send and receive ring (a power of two; default 4 MiB, DEFAULT_SOCKET_BUFFER_BYTES). */
   readonly socketBufferBytes?: number;
 }
 

@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream';
 import type { ByteRing } from '../shared-ring/index.js';
 import { formatIpv4Address, parseIpv4Address } from '../wire/index.js';
 import {
-  AppCommand, AppEvent, TcpOption, TcpSocketFlags, appErrorName, pushAppRecord, type AppRecord,
+  AppCommand, AppEvent, TcpOption, TcpSocketFlags, appErrorName, pushAppRecord, pushAppRecordU32, type AppRecord,
 } from '../workers/app-protocol.js';
 import type { AppChannelClient } from './app-channel.js';
 import { errnoError, type ErrnoLikeError } from './errors.js';
@@ -35,6 +35,10 @@ export interface SocketContext {
 }
 
 const READ_CHUNK = 64 * 1024;
+/** The smallest SO_RCVBUF / SO_SNDBUF honoured (about Linux's minimum): windows still open in useful steps. */
+const MIN_SOCKET_BUFFER = 2048;
+/** setKeepAlive(true) without a delay: the first probe after two idle hours (RFC 1122 §4.2.3.6, Linux's default). */
+const DEFAULT_KEEPALIVE_MS = 7_200_000;
 const TCP_SOCKET_EVENTS = [
   AppEvent.TcpConnected, AppEvent.TcpReadable, AppEvent.TcpWritable, AppEvent.TcpRemoteEof, AppEvent.TcpError,
   AppEvent.TcpClosed, AppEvent.TcpInfo,
@@ -82,6 +86,10 @@ export class TcpSocket extends Duplex {
   private noDelay = false;
   private keepAlive = 0;
   private resetRequested = false;
+  /** SO_RCVBUF set by the application (0: auto-tuning up to the ring). */
+  private receiveBufferLimit = 0;
+  /** SO_SNDBUF set by the application (0: the whole ring). */
+  private sendBufferLimit = 0;
 
   /** @internal sockets are made by `stack.connect` or handed out by a server. */
   constructor(private readonly context: SocketContext, allowHalfOpen = false) {
@@ -115,8 +123,7 @@ export class TcpSocket extends Duplex {
     this.remotePort = port;
     this.remoteFamily = 'IPv4';
     this.noDelay = options.noDelay ?? false;
-    const flags = (options.noDelay ? TcpSocketFlags.NoDelay : 0) | (options.keepAlive ? TcpSocketFlags.KeepAlive : 0)
-      | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0);
+    if (options.keepAlive) this.keepAlive = DEFAULT_KEEPALIVE_MS;
     if (options.timeout) this.setTimeout(options.timeout);
     void this.context.pool.acquire().then((slot) => {
       if (this.destroyed) {
@@ -124,7 +131,14 @@ export class TcpSocket extends Duplex {
         return;
       }
       this.bindSlot(slot);
-      this.context.channel.send((ring) => pushAppRecord(ring, AppCommand.TcpConnect, slot, address, port, options.localPort ?? 0, flags));
+      // Options set between connect() and now (no slot yet, so no command could carry them) go with the connect.
+      const flags = (this.noDelay ? TcpSocketFlags.NoDelay : 0) | (this.keepAlive > 0 ? TcpSocketFlags.KeepAlive : 0)
+        | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0);
+      const localPort = options.localPort ?? 0, receiveBuffer = this.receiveBufferLimit;
+      this.context.channel.send((ring) => receiveBuffer > 0
+        ? pushAppRecordU32(ring, AppCommand.TcpConnect, slot, address, port, localPort, flags, receiveBuffer) // the SYN's window obeys it
+        : pushAppRecord(ring, AppCommand.TcpConnect, slot, address, port, localPort, flags));
+      if (this.keepAlive > 0 && this.keepAlive !== DEFAULT_KEEPALIVE_MS) this.command(AppCommand.TcpSetOption, TcpOption.KeepAlive, this.keepAlive);
     }, (err: unknown) => this.destroy(err as Error));
   }
 
@@ -233,7 +247,10 @@ export class TcpSocket extends Duplex {
       w.callback(errnoError('EPIPE', 'write', 'the connection is closed'));
       return;
     }
-    const n = ring.write(w.chunk, w.offset, w.chunk.length - w.offset);
+    let room = w.chunk.length - w.offset;
+    // SO_SNDBUF: unacknowledged plus unsent bytes (the ring's content) stay within the limit.
+    if (this.sendBufferLimit > 0) room = Math.min(room, this.sendBufferLimit - ring.readableBytes());
+    const n = room > 0 ? ring.write(w.chunk, w.offset, room) : 0;
     if (n > 0) {
       w.offset += n;
       this.written += n;
@@ -335,7 +352,7 @@ export class TcpSocket extends Duplex {
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
-    this.keepAlive = enable ? Math.max(1, initialDelay || 7_200_000) : 0;
+    this.keepAlive = enable ? Math.max(1, initialDelay || DEFAULT_KEEPALIVE_MS) : 0;
     this.command(AppCommand.TcpSetOption, TcpOption.KeepAlive, this.keepAlive);
     return this;
   }
@@ -364,8 +381,10 @@ export class TcpSocket extends Duplex {
   getsockopt(name: SocketOption): number | boolean {
     switch (name) {
       case 'SO_RCVBUF':
+        // Unset: the most receive auto-tuning may offer (the ring).
+        return this.receiveBufferLimit || this.context.pool.bufferBytes;
       case 'SO_SNDBUF':
-        return this.context.pool.bufferBytes;
+        return this.sendBufferLimit || this.context.pool.bufferBytes;
       case 'TCP_NODELAY':
         return this.noDelay;
       case 'SO_KEEPALIVE':
@@ -387,9 +406,28 @@ export class TcpSocket extends Duplex {
         return;
       case 'SO_REUSEADDR':
         return;
+      case 'SO_RCVBUF':
+        this.receiveBufferLimit = this.bufferSize(name, value);
+        this.command(AppCommand.TcpSetOption, TcpOption.ReceiveBuffer, this.receiveBufferLimit);
+        return;
+      case 'SO_SNDBUF':
+        this.sendBufferLimit = this.bufferSize(name, value);
+        this.continueWrite(); // a larger limit may let a waiting write on
+        return;
       default:
-        throw errnoError('ENOPROTOOPT', 'setsockopt', `${name} is fixed per stack (createStack({ socketBufferBytes }))`);
+        throw errnoError('ENOPROTOOPT', 'setsockopt', `${name} cannot be set (the MSS follows the route's MTU)`);
     }
+  }
+
+  /**
+   * SO_RCVBUF / SO_SNDBUF in bytes, within [MIN_SOCKET_BUFFER, the stack's ring size] (`createStack({
+   * socketBufferBytes })`): Linux also clamps to its limits instead of failing.
+   */
+  private bufferSize(name: SocketOption, value: number | boolean): number {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw Object.assign(new RangeError(`${name} must be a non-negative integer number of bytes, got ${String(value)}`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    return Math.min(Math.max(value, MIN_SOCKET_BUFFER), this.context.pool.bufferBytes);
   }
 
   /** Connection state as the protocol stage sees it (rtt, cwnd, ssthresh, retransmits, ...). */

@@ -23,7 +23,7 @@ export const AppCommand = {
   UdpConnect: 4,
   Ping: 5,
   /** Socket buffers for TCP live in slots the app registered through the control plane; `id` is the slot. */
-  TcpConnect: 10, // id slot, address/port remote, extra local port (0 = any), value TcpSocketFlags
+  TcpConnect: 10, // id slot, address/port remote, extra local port (0 = any), value TcpSocketFlags, data [u32 SO_RCVBUF]
   TcpListen: 11, // id listener, address local (0 = any), port, value backlog
   TcpUnlisten: 12, // id listener
   TcpProvideSlot: 13, // id slot: the protocol stage may use it for a connection it accepts
@@ -47,6 +47,8 @@ export const TcpOption = {
   NoDelay: 1,
   /** value: idle time in ms, 0 = off */
   KeepAlive: 2,
+  /** value: SO_RCVBUF in bytes, the most the window offers (auto-tuning off); 0 = auto-tuning up to the ring */
+  ReceiveBuffer: 3,
 } as const;
 
 export const AppEvent = {
@@ -152,4 +154,23 @@ export function pushAppRecord(
   if (beginAppRecord(ring, 0, id, address, port, extra, value) < 0) return false;
   commitAppRecord(ring, op, 0);
   return true;
+}
+
+/** Writes a record whose data is one big-endian u32 (an option that must arrive with the command). */
+export function pushAppRecordU32(
+  ring: FrameRing, op: number, id: number, address: number, port: number, extra: number, value: number, data: number,
+): boolean {
+  const at = beginAppRecord(ring, 4, id, address, port, extra, value);
+  if (at < 0) return false;
+  const b = ring.bytes;
+  b[at] = data >>> 24; b[at + 1] = data >>> 16; b[at + 2] = data >>> 8; b[at + 3] = data;
+  commitAppRecord(ring, op, 4);
+  return true;
+}
+
+/** The big-endian u32 at the start of a record's data, or `fallback` when it carries none. */
+export function appRecordU32(bytes: Uint8Array, rec: AppRecord, fallback: number): number {
+  if (rec.dataLength < 4) return fallback;
+  const at = rec.dataOffset;
+  return (bytes[at] << 24 | bytes[at + 1] << 16 | bytes[at + 2] << 8 | bytes[at + 3]) >>> 0;
 }

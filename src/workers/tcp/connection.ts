@@ -132,6 +132,8 @@ export class TcpConnection {
   outputBlocked = false;
 
   // ---- auto-tuning (Linux's DRS shape): bytes delivered since `tuneStart` ----
+  /** SO_RCVBUF was set: `rcvWindowClamp` is the application's, auto-tuning leaves it alone. */
+  rcvBufferLocked = false;
   tuneBytes = 0;
   tuneStart = 0;
 

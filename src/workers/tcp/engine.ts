@@ -16,7 +16,7 @@ import { synchronizedSegment } from './input.js';
 import { armKeepalive, onKeepaliveTimer } from './keepalive.js';
 import { mssForMtu } from './options.js';
 import { sendResetFor } from './output.js';
-import { initialWindowClamp, onReceiveBufferRead } from './rcv.js';
+import { initialWindowClamp, lockReceiveBuffer, onReceiveBufferRead } from './rcv.js';
 import { RenoCongestionControl } from './reno.js';
 import { RttEstimator } from './rtt.js';
 import { onPersistTimeout, onRetransmitTimeout, transmitPending } from './snd.js';
@@ -54,6 +54,8 @@ export interface ConnectOptions {
   keepalive?: boolean;
   /** MTU of the route to the peer (defaults to the engine's). */
   mtu?: number;
+  /** SO_RCVBUF set before connecting: the SYN already offers no more (0 or absent: auto-tuning). */
+  receiveBufferLimit?: number;
 }
 
 export interface TcpEngineStats {
@@ -215,6 +217,7 @@ export class TcpEngine {
     conn.sendBuffer = options.sendBuffer;
     conn.receiveBuffer = options.receiveBuffer;
     conn.rcvWindowClamp = initialWindowClamp(this.config.initialReceiveWindow, mssForMtu(conn.mtu), options.receiveBuffer.capacity);
+    if (options.receiveBufferLimit) lockReceiveBuffer(conn, options.receiveBufferLimit);
     conn.noDelay = options.noDelay ?? this.config.noDelay;
     conn.accepted = true;
     if (options.keepalive ?? this.config.keepalive) this.setKeepAlive(conn, true);
@@ -294,6 +297,17 @@ export class TcpEngine {
   setNoDelay(now: number, conn: TcpConnection, noDelay: boolean): void {
     conn.noDelay = noDelay;
     if (noDelay && !conn.released) this.flushConnection(conn, now);
+  }
+
+  /**
+   * SO_RCVBUF: `bytes` > 0 fixes the most the window offers (within the ring) and turns auto-tuning off, as a
+   * locked SO_RCVBUF does on Linux; 0 hands the window back to auto-tuning. A smaller limit never moves the right
+   * edge already offered to the left (RFC 9293 §3.8.6.2.2); a larger one is announced at once.
+   */
+  setReceiveBuffer(now: number, conn: TcpConnection, bytes: number): void {
+    if (bytes > 0) lockReceiveBuffer(conn, bytes);
+    else conn.rcvBufferLocked = false;
+    if (!conn.released) onReceiveBufferRead(this, conn, now);
   }
 
   setKeepAlive(conn: TcpConnection, enable: boolean, idleMs?: number, intervalMs?: number, probes?: number): void {

@@ -801,7 +801,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
           this.sendPing(channel, rec.id, rec.address, rec.extra, rec.value, now);
           break;
         default:
-          if (rec.op >= AppCommand.TcpConnect && rec.op <= AppCommand.TcpClose) this.tcp.command(channel, rec, now);
+          if (rec.op >= AppCommand.TcpConnect && rec.op <= AppCommand.TcpClose) this.tcp.command(channel, rec, now, commands.bytes);
           else this.c.unknownCommands++;
       }
       commands.next();

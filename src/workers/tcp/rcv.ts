@@ -16,6 +16,21 @@ export function receiveCapacity(conn: TcpConnection): number {
   return 65_535;
 }
 
+/** The smallest SO_RCVBUF honoured (Linux's SOCK_MIN_RCVBUF is about as much): the window still opens in steps. */
+export const MIN_RECEIVE_BUFFER = 2048;
+
+/** The most the window may ever offer: a locked SO_RCVBUF, else the ring (auto-tuning grows the clamp up to it). */
+function receiveLimit(conn: TcpConnection): number {
+  const capacity = receiveCapacity(conn);
+  return conn.rcvBufferLocked ? Math.min(conn.rcvWindowClamp, capacity) : capacity;
+}
+
+/** SO_RCVBUF: at most `bytes` received and unread (within [MIN_RECEIVE_BUFFER, the ring]); auto-tuning stops. */
+export function lockReceiveBuffer(conn: TcpConnection, bytes: number): void {
+  conn.rcvBufferLocked = true;
+  conn.rcvWindowClamp = Math.min(Math.max(bytes, MIN_RECEIVE_BUFFER), receiveCapacity(conn));
+}
+
 /**
  * The window clamp before auto-tuning has measured anything: the configured initial window, but at least ten of our
  * segments (Linux's initial receive window, matching RFC 6928's initial congestion window), within the ring. At MTU
@@ -25,9 +40,14 @@ export function initialWindowClamp(initialReceiveWindow: number, rcvMss: number,
   return Math.min(Math.max(initialReceiveWindow, 10 * rcvMss), capacity);
 }
 
-/** Bytes we could take from RCV.NXT on: free ring space, within the auto-tuning clamp. */
+/**
+ * Bytes we could take from RCV.NXT on: free ring space, within the auto-tuning clamp (a window size), or within a
+ * locked SO_RCVBUF, which also counts what the application has not read yet (a buffer size, as on Linux).
+ */
 export function receiveSpace(conn: TcpConnection): number {
-  const free = conn.receiveBuffer !== null ? conn.receiveBuffer.writableBytes() : receiveCapacity(conn);
+  const ring = conn.receiveBuffer;
+  const free = ring !== null ? ring.writableBytes() : receiveCapacity(conn);
+  if (conn.rcvBufferLocked) return Math.max(Math.min(free, conn.rcvWindowClamp - (ring !== null ? ring.readableBytes() : 0)), 0);
   return Math.min(free, conn.rcvWindowClamp);
 }
 
@@ -45,7 +65,7 @@ export function advertisedWindowField(conn: TcpConnection): number {
     window = offered;
   } else {
     // Receiver SWS avoidance: open the window only by at least min(buffer / 2, MSS).
-    const step = Math.min(receiveCapacity(conn) / 2, conn.rcvMss);
+    const step = Math.min(receiveLimit(conn) / 2, conn.rcvMss);
     if (window - offered < step) window = offered;
   }
   const field = Math.floor(window / 2 ** conn.rcvWscale);
@@ -125,6 +145,7 @@ export function receiveText(
  * one (the sender needs a window of one bandwidth-delay product; twice absorbs growth), up to the ring's size.
  */
 function autoTune(conn: TcpConnection, now: number, delivered: number): void {
+  if (conn.rcvBufferLocked) return; // SO_RCVBUF was set: the application chose the window
   conn.tuneBytes += delivered;
   const rtt = conn.rtt.samples > 0 ? Math.max(conn.rtt.srtt, 1) : 0;
   if (rtt === 0 || now - conn.tuneStart < rtt) return;

@@ -1,6 +1,6 @@
 import { ByteRing } from '../../shared-ring/index.js';
 import type { TcpRepr } from '../../wire/index.js';
-import { AppCommand, AppError, AppEvent, TcpOption, TcpSocketFlags, type AppRecord } from '../app-protocol.js';
+import { AppCommand, AppError, AppEvent, TcpOption, TcpSocketFlags, appRecordU32, type AppRecord } from '../app-protocol.js';
 import { TcpEngine, type TcpConnection, type TcpListener } from './index.js';
 import type { TcpBufferProvider, TcpConfig, TcpErrorCode, TcpEventSink, TcpOutput, TcpSegmentOut } from './types.js';
 
@@ -133,12 +133,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   // ───────── commands ─────────
 
-  command(channel: ChannelRef, rec: AppRecord, now: number): void {
+  /** One TCP command from an app channel; `bytes` is the channel ring's memory, where the record's data lies. */
+  command(channel: ChannelRef, rec: AppRecord, now: number, bytes: Uint8Array): void {
     this.now = now;
     const slot = rec.id;
     switch (rec.op) {
       case AppCommand.TcpConnect:
-        return this.connect(channel, slot, rec.address, rec.port, rec.extra, rec.value);
+        return this.connect(channel, slot, rec.address, rec.port, rec.extra, rec.value, appRecordU32(bytes, rec, 0));
       case AppCommand.TcpListen:
         return this.listen(channel, rec.id, rec.address, rec.port, rec.value);
       case AppCommand.TcpUnlisten: {
@@ -176,11 +177,14 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
       case AppCommand.TcpSetOption:
         if (rec.extra === TcpOption.NoDelay) this.engine.setNoDelay(now, conn, rec.value !== 0);
         else if (rec.extra === TcpOption.KeepAlive) this.engine.setKeepAlive(conn, rec.value > 0, rec.value > 0 ? rec.value : undefined);
+        else if (rec.extra === TcpOption.ReceiveBuffer) this.engine.setReceiveBuffer(now, conn, rec.value);
         return;
     }
   }
 
-  private connect(channel: ChannelRef, slot: number, remote: number, remotePort: number, localPort: number, flags: number): void {
+  private connect(
+    channel: ChannelRef, slot: number, remote: number, remotePort: number, localPort: number, flags: number, receiveBufferLimit: number,
+  ): void {
     const table = this.slots.get(channel.id);
     const send = table?.send[slot], receive = table?.receive[slot];
     if (!send || !receive) {
@@ -199,7 +203,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
       conn = this.engine.connect(this.now, {
         localAddr: route.source, remoteAddr: remote, remotePort, localPort, sendBuffer: send, receiveBuffer: receive,
         noDelay: (flags & TcpSocketFlags.NoDelay) !== 0, keepalive: (flags & TcpSocketFlags.KeepAlive) !== 0,
-        congestion: (flags & TcpSocketFlags.Cubic) !== 0 ? 'cubic' : 'newreno', mtu: route.mtu,
+        congestion: (flags & TcpSocketFlags.Cubic) !== 0 ? 'cubic' : 'newreno', mtu: route.mtu, receiveBufferLimit,
       });
     } catch (err) {
       const code = String((err as Error).message).startsWith('EADDRINUSE') ? AppError.EADDRINUSE : AppError.EADDRNOTAVAIL;
