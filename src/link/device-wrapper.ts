@@ -3,7 +3,8 @@ import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
 
 /**
  * A device that wraps another (smoltcp's phy wrappers): it shows the inner device's facts and passes every call
- * through; a wrapper overrides what it changes (the fault injector, the pcap writer).
+ * through; a wrapper overrides what it changes (the fault injector, the pcap writer), and may advertise fewer
+ * offloads than the inner device has (`offloads`).
  */
 export class WrappedDevice implements LinkDevice {
   readonly name: string;
@@ -13,12 +14,12 @@ export class WrappedDevice implements LinkDevice {
   readonly offloads: LinkOffloads;
   readonly wait: LinkWait;
 
-  constructor(protected readonly inner: LinkDevice) {
+  constructor(protected readonly inner: LinkDevice, offloads: LinkOffloads = inner.offloads) {
     this.name = inner.name;
     this.mtu = inner.mtu;
     this.mac = inner.mac;
     this.needsArp = inner.needsArp;
-    this.offloads = inner.offloads;
+    this.offloads = offloads;
     this.wait = inner.wait;
   }
 
@@ -40,5 +41,15 @@ export class WrappedDevice implements LinkDevice {
 
   close(): void {
     this.inner.close();
+  }
+}
+
+/**
+ * The inner device without TSO (`ethtool -K dev tso off`): the protocol stage then sends MSS-sized segments only.
+ * Frames still pass straight through; what changes is what the stage is told it may hand over.
+ */
+export class WithoutTso extends WrappedDevice {
+  constructor(inner: LinkDevice) {
+    super(inner, { ...inner.offloads, tso: false });
   }
 }

@@ -226,9 +226,11 @@ export class FaultInjector extends WrappedDevice {
 
   constructor(inner: LinkDevice, faults: FaultOptions) {
     validateFaultOptions(faults);
-    super(inner);
-    const seed = faults.seed ?? 1;
     const direction = faults.direction ?? 'transmit';
+    // Impaired on the way out, a TCP super-segment would be lost, delayed or corrupted as one 64 KiB frame: a wire
+    // cuts it first. So with transmit faults the stack is told there is no TSO and builds MSS-sized frames.
+    super(inner, direction !== 'receive' ? { ...inner.offloads, tso: false } : inner.offloads);
+    const seed = faults.seed ?? 1;
     this.outbound = direction !== 'receive' ? new Impairment(faults, seed) : null;
     this.inbound = direction !== 'transmit' ? new Impairment(faults, (seed ^ 0x9e3779b9) >>> 0) : null;
     this.outStaging = FrameRing.create(STAGING_BYTES, { shared: false });

@@ -6,6 +6,7 @@ import { packetDriver } from './packet.js';
 import { rawDriver } from './raw.js';
 import { PcapWriter } from './pcap-writer.js';
 import { createLinkDevice, registerLinkDriver } from './registry.js';
+import { WithoutTso } from './device-wrapper.js';
 import { tapDriver } from './tap.js';
 
 export * from './device.js';
@@ -40,6 +41,8 @@ export interface LinkWrapperOptions {
   /** Wall-clock ms at which the stack clock read 0, for pcap timestamps. */
   readonly epochMs?: number;
   readonly faults?: FaultOptions;
+  /** false: never hand the device TCP super-segments even if it cuts them (`ethtool -K dev tso off`). */
+  readonly tso?: boolean;
 }
 
 /**
@@ -48,6 +51,7 @@ export interface LinkWrapperOptions {
  */
 export async function openLink(spec: LinkSpec & LinkWrapperOptions, role: LinkRole): Promise<LinkDevice> {
   let device = await createLinkDevice(spec, role);
+  if (spec.tso === false && device.offloads.tso) device = new WithoutTso(device);
   if (spec.pcap) device = new PcapWriter(device, spec.pcap, spec.epochMs ?? 0);
   if (hasFaults(spec.faults)) device = new FaultInjector(device, spec.faults!);
   return device;

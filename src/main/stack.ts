@@ -256,7 +256,7 @@ export class Stack extends AppEndpoint {
       }
       if (!facts) throw new Error('no stage opened the link');
       const mtu = Math.min(facts.mtu, mtuCap ?? Infinity, rx.maxFrameBytes - 14);
-      const config: InterfaceConfig = { ...base, name: name ?? facts.name, mtu, mac: facts.mac, needsArp: facts.needsArp, txChecksumOffload: facts.offloads.txChecksum };
+      const config: InterfaceConfig = { ...base, name: name ?? facts.name, mtu, mac: facts.mac, needsArp: facts.needsArp, txChecksumOffload: facts.offloads.txChecksum, tso: facts.offloads.tso };
       await this.protoHost().attachInterface(config);
       const info: InterfaceInfo = { index, name: config.name, address: formatIpv4Address(address), prefixLength, mac: formatMac(facts.mac), mtu };
       this.interfaces.set(index, { info, config, rx, tx, mainThreadLink, sharedTap });

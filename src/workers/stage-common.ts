@@ -36,4 +36,6 @@ export interface InterfaceConfig {
   readonly txRing: SharedArrayBuffer;
   /** The device finishes TCP/UDP checksums (from its LinkFacts). */
   readonly txChecksumOffload?: boolean;
+  /** The device cuts FRAME_GSO_TCPV4 super-segments into MSS-sized ones (TSO, from its LinkFacts). */
+  readonly tso?: boolean;
 }

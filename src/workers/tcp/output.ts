@@ -35,6 +35,7 @@ export function prepareSegment(engine: TcpEngine, conn: TcpConnection, now: numb
   seg.payloadRing = null;
   seg.payloadFromHead = 0;
   seg.payloadLength = 0;
+  seg.gsoSize = 0;
   if (flags & TCP_SYN) {
     // RFC 7323 §2.2: the window of a SYN is never scaled; options go only on SYNs.
     seg.window = synWindow(engine, conn);
@@ -67,7 +68,8 @@ export function transmit(engine: TcpEngine, conn: TcpConnection, now: number, se
     engine.markBlocked(conn);
     return false;
   }
-  conn.segmentsOut++;
+  // A super-segment leaves the device as several segments; count those, as Linux's tcpi_segs_out does.
+  conn.segmentsOut += seg.gsoSize > 0 ? Math.ceil(seg.payloadLength / seg.gsoSize) : 1;
   conn.lastSendAt = now;
   if (seg.flags & TCP_ACK) {
     conn.lastAckSent = conn.rcvNxt;
@@ -133,6 +135,7 @@ export function sendResetFor(
   seg.payloadRing = null;
   seg.payloadFromHead = 0;
   seg.payloadLength = 0;
+  seg.gsoSize = 0;
   engine.stats.resetsSent++;
   return engine.output.send(seg);
 }

@@ -1,4 +1,4 @@
-import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FrameRing, RECORD_HEADER_BYTES, copyBytes } from '../../shared-ring/index.js';
+import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FRAME_GSO_TCPV4, FrameRing, RECORD_HEADER_BYTES, copyBytes } from '../../shared-ring/index.js';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, BROADCAST_MAC, DropReason, ETHERNET_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4,
   ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL,
@@ -6,7 +6,7 @@ import {
   createIcmpRepr, createIpv4Repr, createUdpRepr, emitArp, emitEthernet, emitIcmpEcho, emitIcmpError, emitIpv4,
   emitUdpSummed, isIcmpError, parseArp, parseEthernet, parseIcmp, parseIpv4, parseUdp, pseudoHeaderSum, readU16,
   DROP_REASON_COUNT, dropReasonName, checksumSwapBytes, createTcpRepr, emitTcpHeader, finishTcpChecksumSummed,
-  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16, readU32,
+  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16, readU32, TCP_FIN, TCP_PSH,
 } from '../../wire/index.js';
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
@@ -33,6 +33,8 @@ interface Interface {
   /** The loopback interface (127/8, no ARP). A point-to-point L3 link (raw) needs no ARP either but is not this. */
   readonly loopback: boolean;
   readonly txChecksumOffload: boolean;
+  /** Longest TCP segment (header and text) the device takes as a super-segment to cut (TSO); 0 without TSO. */
+  readonly superSegmentLimit: number;
   readonly rx: FrameRing;
   readonly tx: FrameRing;
   txPending: boolean;
@@ -93,7 +95,8 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     framesIn: 0, arpIn: 0, arpRequestsOut: 0, arpRepliesOut: 0, ipIn: 0, ipNotForUs: 0, ipDelivered: 0, ipOut: 0,
     fragmentsOut: 0, noRoute: 0, arpFailures: 0, txRingFull: 0, icmpIn: 0, icmpEchoRepliesOut: 0, icmpErrorsOut: 0,
     icmpRateLimited: 0, udpIn: 0, udpNoPort: 0, udpDelivered: 0, udpReceiveBufferErrors: 0, udpOut: 0,
-    tcpIn: 0, commands: 0, unknownCommands: 0, eventRingFull: 0,
+    tcpIn: 0, tcpSuperSegmentsOut: 0, tcpSuperSegmentPieces: 0, tcpSuperSegmentsCutHere: 0, commands: 0, unknownCommands: 0,
+    eventRingFull: 0,
   };
   // Reused parse results: nothing is allocated per packet on the fast path.
   private readonly eth = createEthernetRepr();
@@ -120,11 +123,17 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   attachInterface(config: ProtocolInterfaceConfig, now: number): void {
     if (this.interfaces.has(config.index)) throw new Error(`interface ${config.index} is already attached`);
     const mask = maskOf(config.prefixLength);
+    const loopback = !config.needsArp && (config.address >>> 24) === 127;
+    const txChecksumOffload = config.txChecksumOffload ?? false;
+    const tx = FrameRing.attach(config.txRing);
+    // TSO needs the checksum left partial too (virtio: GSO implies NEEDS_CSUM); the IP total length caps a
+    // super-segment at 65535 bytes, and so does the largest frame the tx ring always takes.
+    const tso = (config.tso ?? false) && txChecksumOffload && !loopback;
     const iface: Interface = {
       config, index: config.index, address: config.address, mask, broadcast: (config.address | ~mask) >>> 0,
-      mac: config.mac, mtu: config.mtu, needsArp: config.needsArp, loopback: !config.needsArp && (config.address >>> 24) === 127,
-      txChecksumOffload: config.txChecksumOffload ?? false,
-      rx: FrameRing.attach(config.rxRing), tx: FrameRing.attach(config.txRing), txPending: false,
+      mac: config.mac, mtu: config.mtu, needsArp: config.needsArp, loopback, txChecksumOffload,
+      superSegmentLimit: tso ? Math.min(65535, tx.maxFrameBytes - ETHERNET_HEADER_BYTES) - IPV4_HEADER_BYTES : 0,
+      rx: FrameRing.attach(config.rxRing), tx, txPending: false,
     };
     iface.rx.setConsumerDoorbell(this.doorbellId);
     iface.tx.setProducerDoorbell(this.doorbellId);
@@ -550,9 +559,10 @@ export class ProtocolStage implements Stage, SocketLayerHost {
    * Starts an IP packet to `dst`: routes it, writes the Ethernet and IP headers, and returns the offset in
    * `this.out.bytes` where the `l4Length` bytes of transport header and payload go; -1 with `this.out.error` set
    * if it cannot be sent. The packet is built in place in the tx ring when its next hop is resolved and it fits
-   * the MTU; otherwise in a scratch buffer that `finishIp` fragments or queues for ARP.
+   * the MTU (or is a TCP super-segment the interface's device cuts: `superSegment`); otherwise in a scratch buffer
+   * that `finishIp` fragments or queues for ARP.
    */
-  private beginIp(dst: number, protocol: number, l4Length: number, src: number, now: number, dontFragment = false): number {
+  private beginIp(dst: number, protocol: number, l4Length: number, src: number, now: number, dontFragment = false, superSegment = false): number {
     const out = this.out;
     out.error = 0;
     const route = this.route;
@@ -574,7 +584,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     const ipLength = IPV4_HEADER_BYTES + l4Length;
     out.ipLength = ipLength;
     out.mac = !iface.needsArp ? 0 : dst === 0xffffffff || dst === iface.broadcast ? BROADCAST_MAC : this.arp.lookup(route.nextHop, now);
-    out.direct = out.mac >= 0 && ipLength <= iface.mtu;
+    out.direct = out.mac >= 0 && (ipLength <= iface.mtu || (superSegment && l4Length <= iface.superSegmentLimit));
     if (out.direct) {
       const off = iface.tx.reserve(ETHERNET_HEADER_BYTES + ipLength);
       if (off < 0) {
@@ -605,8 +615,11 @@ export class ProtocolStage implements Stage, SocketLayerHost {
 
   private readonly ipFields = { tos: 0, totalLength: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: IPV4_DEFAULT_TTL, protocol: 0, src: 0, dst: 0 };
 
-  /** Sends the packet `beginIp` started: commits it in place, or fragments it, or queues it behind ARP. */
-  private finishIp(origin: number, now: number, partialChecksumField = 0): void {
+  /**
+   * Sends the packet `beginIp` started: commits it in place, or fragments it, or queues it behind ARP. With
+   * `gsoSize` > 0 it is a TCP super-segment (direct, checksum partial) that the device cuts into pieces of that text.
+   */
+  private finishIp(origin: number, now: number, partialChecksumField = 0, gsoSize = 0): void {
     const out = this.out;
     const iface = out.iface!;
     this.c.ipOut++;
@@ -614,7 +627,8 @@ export class ProtocolStage implements Stage, SocketLayerHost {
       if (partialChecksumField > 0) {
         // The transport checksum is left for the device: start of the transport header, offset of its field.
         const start = ETHERNET_HEADER_BYTES + IPV4_HEADER_BYTES;
-        iface.tx.commit(ETHERNET_HEADER_BYTES + out.ipLength, FRAME_CSUM_PARTIAL, iface.index, 0, start, partialChecksumField);
+        const flags = gsoSize > 0 ? FRAME_CSUM_PARTIAL | FRAME_GSO_TCPV4 : FRAME_CSUM_PARTIAL;
+        iface.tx.commit(ETHERNET_HEADER_BYTES + out.ipLength, flags, iface.index, gsoSize, start, partialChecksumField);
       } else {
         iface.tx.commit(ETHERNET_HEADER_BYTES + out.ipLength, 0, iface.index);
       }
@@ -730,8 +744,15 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     return (RECORD_HEADER_BYTES + ETHERNET_HEADER_BYTES + IPV4_HEADER_BYTES + headerLength) & 7;
   }
 
+  /** TcpOutput.superSegmentLimit: the route's interface takes super-segments of up to this TCP length, or 0. */
+  tcpSuperSegmentLimit(dst: number): number {
+    if (!this.routes.lookup(dst, this.route)) return 0;
+    return this.interfaces.get(this.route.ifIndex)?.superSegmentLimit ?? 0;
+  }
+
   /** Builds one TCP segment: headers in place, payload copied from the send ring with the checksum summed on the way. */
   sendTcpSegment(seg: TcpSegmentOut): boolean {
+    if (seg.gsoSize > 0 && seg.payloadLength > seg.gsoSize) return this.sendTcpSuperSegment(seg);
     const headerLength = TCP_HEADER_BYTES + tcpOptionsLength(seg);
     const length = headerLength + seg.payloadLength;
     const l4 = this.beginIp(seg.dstAddr, IPPROTO_TCP, length, seg.srcAddr, this.now, true);
@@ -742,12 +763,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     const ring = seg.payloadRing;
     if (this.out.direct && this.out.iface!.txChecksumOffload) {
       // Checksum offload (virtio's NEEDS_CSUM): a plain copy, the seed in the field, the device sums it if it must.
-      if (ring && seg.payloadLength > 0) {
-        const spans = this.spans;
-        const n = ring.spans(seg.payloadFromHead, seg.payloadLength, spans);
-        copyBytes(out, l4 + headerLength, ring.bytes, spans[0], spans[1]);
-        if (n === 2) copyBytes(out, l4 + headerLength + spans[1], ring.bytes, spans[2], spans[3]);
-      }
+      this.copyTcpPayload(seg, out, l4 + headerLength);
       writeU16(out, l4 + TCP_CHECKSUM_OFFSET, partialChecksumSeed(sum));
       this.finishIp(ORIGIN_NONE, this.now, TCP_CHECKSUM_OFFSET);
       return true;
@@ -767,6 +783,73 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     }
     finishTcpChecksumSummed(out, l4, headerLength, sum);
     this.finishIp(ORIGIN_NONE, this.now);
+    return true;
+  }
+
+  /** Copies a segment's text from the send ring to `at` in `out` (no checksum: the device finishes it). */
+  private copyTcpPayload(seg: TcpSegmentOut, out: Uint8Array, at: number): void {
+    const ring = seg.payloadRing;
+    if (!ring || seg.payloadLength === 0) return;
+    const spans = this.spans;
+    const n = ring.spans(seg.payloadFromHead, seg.payloadLength, spans);
+    copyBytes(out, at, ring.bytes, spans[0], spans[1]);
+    if (n === 2) copyBytes(out, at + spans[1], ring.bytes, spans[2], spans[3]);
+  }
+
+  /**
+   * A TCP super-segment (TSO): one frame of up to 64 KiB with FRAME_GSO_TCPV4 | FRAME_CSUM_PARTIAL; the device
+   * (virtio_net_hdr GSO_TCPV4, or the peer stack on the memory wire, which takes it whole as Linux's GRO would)
+   * cuts it into pieces of `gsoSize` text with this header, FIN and PSH only on the last, IP ids counting up. The
+   * checksum field holds the pseudo-header seed over the whole TCP length, as Linux's tcp_gso_segment expects.
+   * Where the route's device cannot cut it now (TSO gone with a re-attached interface, or the next hop awaiting
+   * ARP), it is cut here into ordinary segments: software GSO.
+   */
+  private sendTcpSuperSegment(seg: TcpSegmentOut): boolean {
+    const headerLength = TCP_HEADER_BYTES + tcpOptionsLength(seg);
+    const length = headerLength + seg.payloadLength;
+    const l4 = this.beginIp(seg.dstAddr, IPPROTO_TCP, length, seg.srcAddr, this.now, true, true);
+    if (l4 < 0) return this.out.error !== AppError.ENOBUFS;
+    if (!this.out.direct) return this.sendTcpPieces(seg, headerLength);
+    const out = this.out.bytes;
+    emitTcpHeader(out, l4, seg);
+    this.copyTcpPayload(seg, out, l4 + headerLength);
+    writeU16(out, l4 + TCP_CHECKSUM_OFFSET, partialChecksumSeed(pseudoHeaderSum(seg.srcAddr, seg.dstAddr, IPPROTO_TCP, length)));
+    const pieces = Math.ceil(seg.payloadLength / seg.gsoSize);
+    // The device gives the pieces ids ipId, ipId + 1, …: the next packet of ours takes the id after the last.
+    this.ipId = (this.ipId + pieces - 1) & 0xffff;
+    this.finishIp(ORIGIN_NONE, this.now, TCP_CHECKSUM_OFFSET, seg.gsoSize);
+    this.c.tcpSuperSegmentsOut++;
+    this.c.tcpSuperSegmentPieces += pieces;
+    return true;
+  }
+
+  /** Software GSO: the super-segment `seg` as ordinary segments of `gsoSize` text, all of them or (no room) none. */
+  private sendTcpPieces(seg: TcpSegmentOut, headerLength: number): boolean {
+    const size = seg.gsoSize;
+    const total = seg.payloadLength;
+    const pieces = Math.ceil(total / size);
+    const frameBytes = ETHERNET_HEADER_BYTES + IPV4_HEADER_BYTES + headerLength + size;
+    if (this.out.mac >= 0 && this.out.iface!.tx.writableBytes() < pieces * (RECORD_HEADER_BYTES + frameBytes + 8)) {
+      this.c.txRingFull++;
+      return false; // the engine retries the whole super-segment when the ring drained
+    }
+    const { seq, flags, payloadFromHead } = seg;
+    seg.gsoSize = 0;
+    for (let done = 0; done < total; done += size) {
+      const n = Math.min(size, total - done);
+      seg.seq = (seq + done) >>> 0;
+      seg.payloadFromHead = payloadFromHead + done;
+      seg.payloadLength = n;
+      seg.flags = done + n === total ? flags : flags & ~(TCP_FIN | TCP_PSH);
+      // Room was checked: a piece refused after all is lost as on a wire, and loss recovery resends it.
+      this.sendTcpSegment(seg);
+    }
+    seg.seq = seq;
+    seg.flags = flags;
+    seg.payloadFromHead = payloadFromHead;
+    seg.payloadLength = total;
+    seg.gsoSize = size;
+    this.c.tcpSuperSegmentsCutHere++;
     return true;
   }
 

@@ -2,7 +2,7 @@
 // (RFC 6298 §3 Karn, RFC 7323 §4 timestamps), and the transmitter — Nagle (RFC 9293 §3.7.4, off with TCP_NODELAY),
 // sender silly-window avoidance (§3.8.6.2.1), the congestion window, the persist timer and zero-window probes
 // (§3.8.6.1, RFC 1122 §4.2.2.17), and the retransmission timeout (RFC 6298 §5).
-import { TCP_ACK, TCP_FIN, TCP_PSH, type TcpRepr } from '../../wire/index.js';
+import { TCP_ACK, TCP_FIN, TCP_HEADER_BYTES, TCP_PSH, type TcpRepr } from '../../wire/index.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { prepareSegment, sackOptionBytes, sendAck, transmit, tsNow } from './output.js';
@@ -26,9 +26,12 @@ export function segmentRoom(conn: TcpConnection): number {
 
 /**
  * Sends `len` bytes from `seq` (and the FIN if it follows them). Returns false if the output refused it.
- * Sequence bookkeeping: SND.NXT and HighData move only forward past what was sent.
+ * Sequence bookkeeping: SND.NXT and HighData move only forward past what was sent. With `gsoSize` > 0 and `len`
+ * above it, the segment is a super-segment the device cuts into pieces of `gsoSize` text.
  */
-export function sendRange(engine: TcpEngine, conn: TcpConnection, now: number, seq: number, len: number, fin: boolean): boolean {
+export function sendRange(
+  engine: TcpEngine, conn: TcpConnection, now: number, seq: number, len: number, fin: boolean, gsoSize = 0,
+): boolean {
   const end = seqAdd(seq, len + (fin ? 1 : 0));
   let flags = TCP_ACK;
   if (fin) flags |= TCP_FIN;
@@ -38,6 +41,7 @@ export function sendRange(engine: TcpEngine, conn: TcpConnection, now: number, s
     seg.payloadRing = conn.sendBuffer;
     seg.payloadFromHead = seqDiff(seq, conn.sndBufSeq);
     seg.payloadLength = len;
+    if (gsoSize > 0 && len > gsoSize) seg.gsoSize = gsoSize;
   }
   if (!transmit(engine, conn, now, seg)) return false;
   if (seqLt(seq, conn.sndMax)) {
@@ -91,7 +95,7 @@ function hasUnsent(conn: TcpConnection): boolean {
   return conn.finSeq >= 0 && seqLe(conn.sndNxt, conn.finSeq);
 }
 
-/** One segment from SND.NXT; false when nothing (more) may be sent now. */
+/** One segment from SND.NXT (a super-segment where the output cuts them); false when nothing (more) may be sent now. */
 function transmitOne(engine: TcpEngine, conn: TcpConnection, now: number, force: boolean): boolean {
   let seq = conn.sndNxt;
   const retransmitting = seqLt(seq, conn.sndMax);
@@ -106,31 +110,60 @@ function transmitOne(engine: TcpEngine, conn: TcpConnection, now: number, force:
   const cwndRoom = conn.cc.cwnd - flightSize(conn);
   const windowRoom = seqDiff(seqAdd(conn.sndUna, conn.sndWnd), seq);
   const room = segmentRoom(conn);
-  let len = Math.max(Math.min(room, available, cwndRoom, windowRoom), 0);
-  // A full segment with more data behind it ends where the next one's text lands word-aligned (see alignedLength).
-  const aligned = len === room && available > len && !retransmitting ? alignedLength(engine, conn, seq, len) : len;
+  const allowed = Math.min(available, cwndRoom, windowRoom);
+  // Retransmissions stay MSS-sized: loss recovery resends what was lost, not 64 KiB around it.
+  const maxLen = allowed > room && !retransmitting ? superSegmentRoom(engine, conn, room) : room;
+  let len = Math.max(Math.min(maxLen, allowed), 0);
+  if (len > room && len % room !== 0 && !(seqAdd(seq, len) === conn.sendDataEnd && nagleAllows(conn))) {
+    // A super-segment is a run of full-sized segments (RFC 9293 §3.8.6.2.1: each may be sent); a short last piece
+    // is a small segment, and goes now only where Nagle would send it alone (as Linux's tcp_mss_split_point).
+    len -= len % room;
+  }
+  // A full segment (or run of them) with more data behind it ends where the next one's text lands word-aligned.
+  const aligned = len >= room && len % room === 0 && available > len && !retransmitting ? alignedLength(engine, conn, seq, len) : len;
   const cut = aligned < len;
   len = aligned;
   const finNext = conn.finSeq >= 0 && seqAdd(seq, len) === conn.finSeq;
   if (len === 0 && !(finNext && available === 0 && cwndRoom > 0)) return false;
   if (len > 0 && len < room && !cut && !retransmitting && !force) {
     const allQueued = seqAdd(seq, len) === conn.sendDataEnd;
-    // Minshall's variant of Nagle (draft-minshall-nagle, as Linux): hold a small segment only while an earlier
-    // small segment is unacknowledged. Plain Nagle also holds the partial segment at the end of every buffer
-    // refill behind full ones, and with a delayed ACK on the other side that stalls the stream for delayedAckMs.
-    const smallInFlight = conn.sndSmlSet && seqGt(conn.sndSml, conn.sndUna);
-    const nagleAllows = conn.noDelay || !smallInFlight || conn.finRequested;
     const halfWindow = len >= conn.maxSndWnd / 2 && windowRoom < available;
-    if (!((allQueued && nagleAllows) || halfWindow)) return false;
+    if (!((allQueued && nagleAllows(conn)) || halfWindow)) return false;
   }
   if (len < 0) len = 0;
-  if (!sendRange(engine, conn, now, seq, len, finNext)) return false;
+  if (!sendRange(engine, conn, now, seq, len, finNext, room)) return false;
   conn.sndNxt = seqAdd(seq, len + (finNext ? 1 : 0));
-  if (len > 0 && len < room && !cut) {
+  if (len > 0 && len % room !== 0 && !cut) {
+    // Minshall: the small segment is the last piece of what was sent (Linux's tcp_minshall_update).
     conn.sndSml = conn.sndNxt;
     conn.sndSmlSet = true;
   }
   return true;
+}
+
+/**
+ * Minshall's variant of Nagle (draft-minshall-nagle, as Linux; RFC 9293 §3.7.4 with TCP_NODELAY turning it off):
+ * hold a small segment only while an earlier small segment is unacknowledged. Plain Nagle also holds the partial
+ * segment at the end of every buffer refill behind full ones, and with a delayed ACK on the other side that stalls
+ * the stream for delayedAckMs.
+ */
+function nagleAllows(conn: TcpConnection): boolean {
+  const smallInFlight = conn.sndSmlSet && seqGt(conn.sndSml, conn.sndUna);
+  return conn.noDelay || !smallInFlight || conn.finRequested;
+}
+
+/**
+ * The most text one segment may carry: `room` (one MSS of text), or, when the route's device cuts super-segments
+ * (TSO), as many whole `room`s as fit under the output's limit with this header — each piece the device cuts is
+ * then an MSS-sized segment with the same header (RFC 9293 §3.7.1; timestamps copied to every piece are fine:
+ * RFC 7323 §5.3 PAWS accepts equal TSvals). At least two pieces, or it is not worth a super-segment.
+ */
+function superSegmentRoom(engine: TcpEngine, conn: TcpConnection, room: number): number {
+  const limit = engine.output.superSegmentLimit?.(conn.remoteAddr) ?? 0;
+  if (limit <= 0) return room;
+  const header = TCP_HEADER_BYTES + (conn.tsEnabled ? 12 : 0) + sackOptionBytes(conn);
+  const pieces = Math.floor((limit - header) / room);
+  return pieces >= 2 ? pieces * room : room;
 }
 
 /**

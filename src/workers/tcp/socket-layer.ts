@@ -15,6 +15,8 @@ export interface SocketLayerHost {
   sendTcpSegment(segment: TcpSegmentOut): boolean;
   /** Address mod 8 at which `sendTcpSegment` places the text of a segment with this TCP header length. */
   tcpTextPhase?(headerLength: number): number;
+  /** TcpOutput.superSegmentLimit: the longest super-segment the route to `dst` takes (its device's TSO), or 0. */
+  tcpSuperSegmentLimit?(dst: number): number;
   /** Source address and MTU of the route to `dst`, or null without a route. */
   routeTo(dst: number): { source: number; mtu: number } | null;
   emit(channel: ChannelRef, op: number, id: number, address: number, port: number, extra: number, value: number, data?: Uint8Array): void;
@@ -280,6 +282,10 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   textPhase(headerLength: number): number {
     return this.host.tcpTextPhase?.(headerLength) ?? -1;
+  }
+
+  superSegmentLimit(dst: number): number {
+    return this.host.tcpSuperSegmentLimit?.(dst) ?? 0;
   }
 
   // ───────── TcpEventSink ─────────

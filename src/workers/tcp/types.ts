@@ -133,6 +133,11 @@ export class TcpSegmentOut implements TcpEmitFields {
   /** Offset of the payload's first byte from the send ring's head (the head is the oldest unacknowledged byte). */
   payloadFromHead = 0;
   payloadLength = 0;
+  /**
+   * Text bytes of each segment the device cuts this one into (TSO: a FRAME_GSO_TCPV4 super-segment, every piece
+   * with this header, FIN and PSH only on the last); 0 for a segment that leaves as it is.
+   */
+  gsoSize = 0;
   /** The connection sending, or null for a reset answering a segment that matched none. */
   connection: TcpConnection | null = null;
 }
@@ -147,6 +152,12 @@ export interface TcpOutput {
    * the MSS.
    */
   textPhase?(headerLength: number): number;
+  /**
+   * The longest TCP segment (header and text, ≤ 65515 so the IP total length fits) the output takes toward `dst`
+   * as one super-segment, cut by the device into pieces of `gsoSize` text (TSO); 0 when every segment leaves as it
+   * is built. Absent: 0.
+   */
+  superSegmentLimit?(dst: number): number;
 }
 
 export interface TcpEventSink {
