@@ -128,6 +128,8 @@ export class TcpConnection {
   ackNow = false;
   /** Full-sized segments received since the last ACK. */
   unackedSegments = 0;
+  /** The segment being processed filled a hole in the receive queue: its ACK goes at once, even in a batch. */
+  filledGap = false;
   /** The output refused a segment: retry on flush. */
   outputBlocked = false;
 

@@ -102,6 +102,9 @@ export class TcpEngine {
   private readonly listeners = new Map<number, TcpListener[]>();
   private readonly timers = new TimerHeap();
   private readonly blocked = new Set<TcpConnection>();
+  /** Inside a receive batch: connections whose output (data, owed ACKs) waits for its end. */
+  private inputBatch = false;
+  private readonly deferredOutput = new Set<TcpConnection>();
   private nextId = 1;
   private portCursor: number;
   private connectionTotal = 0;
@@ -167,6 +170,36 @@ export class TcpEngine {
       return;
     }
     synchronizedSegment(this, conn, now, tcp, payload, payloadOffset, payloadLength);
+  }
+
+  /**
+   * A receive batch begins (mTCP's loop: batch receive → process → batch send). Until `endInputBatch`, what the
+   * segments of one connection make it send — new data released by ACKs, the ACKs owed for in-order text — goes
+   * out once, after the last of them: one ACK per batch, as a receiver behind GRO/LRO acknowledges the aggregated
+   * segment (RFC 9293 §3.8.6.3 lets ACKs be delayed; the batch is at most STAGE_BATCH frames, ~64 KiB at MTU 1500,
+   * what Linux's GRO merges). ACKs that tell the sender something at once are not held: see `deferOutput`.
+   */
+  beginInputBatch(): void {
+    this.inputBatch = true;
+  }
+
+  /** The receive batch ended: send what its segments left owed. */
+  endInputBatch(now: number): void {
+    this.inputBatch = false;
+    if (this.deferredOutput.size === 0) return;
+    for (const conn of this.deferredOutput) if (!conn.released) this.flushConnection(conn, now);
+    this.deferredOutput.clear();
+  }
+
+  /**
+   * Whether `conn`'s output after a segment may wait for the end of the batch. Not while the receive queue has a
+   * hole: every out-of-order segment and the one filling a gap are acknowledged at once (RFC 5681 §4.2), since the
+   * sender counts duplicate ACKs and reads their SACK blocks (RFC 6675).
+   */
+  deferOutput(conn: TcpConnection): boolean {
+    if (!this.inputBatch || conn.outOfOrder.count > 0 || conn.filledGap) return false;
+    this.deferredOutput.add(conn);
+    return true;
   }
 
   /** When `onTimers` should next run (ms, absolute), or Infinity. */

@@ -175,7 +175,8 @@ export function synchronizedSegment(
     if (conn.state === TcpState.TimeWait && conn.ackNow) sendAck(engine, conn, now);
     return;
   }
-  transmitPending(engine, conn, now);
+  if (!engine.deferOutput(conn)) transmitPending(engine, conn, now);
+  conn.filledGap = false;
 }
 
 /** SYN-RECEIVED → ESTABLISHED (RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED case). */

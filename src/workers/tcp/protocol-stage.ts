@@ -222,6 +222,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   private receiveBatch(iface: Interface, now: number): number {
     const rx = iface.rx;
     let n = 0;
+    this.tcp.beginInputBatch();
     while (n < STAGE_BATCH && this.outputHasRoom()) {
       const off = rx.peek();
       if (off < 0) break;
@@ -230,6 +231,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
       n++;
     }
     if (n > 0) rx.release();
+    this.tcp.endInputBatch(now);
     return n;
   }
 

@@ -116,6 +116,7 @@ export function receiveText(
     return;
   }
   const filledGap = conn.outOfOrder.count > 0;
+  conn.filledGap = filledGap;
   const next = conn.outOfOrder.takeContiguous(seqAdd(seq, length));
   const delivered = seqDiff(next, conn.rcvNxt);
   ring.advanceTail(delivered);

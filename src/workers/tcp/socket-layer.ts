@@ -107,6 +107,15 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
     this.engine.input(now, src, dst, tcp, b, tcp.payloadOffset, tcp.payloadLength);
   }
 
+  /** Brackets one receive batch: output owed by its segments goes once, at the end (TcpEngine.beginInputBatch). */
+  beginInputBatch(): void {
+    this.engine.beginInputBatch();
+  }
+
+  endInputBatch(now: number): void {
+    this.engine.endInputBatch(now);
+  }
+
   pollAt(): number {
     return this.blocked ? 0 : this.engine.pollAt();
   }
