@@ -21,7 +21,7 @@ export interface PacketLinkSpec extends LinkSpec {
    * a 64 KiB super-frame pays the qdisc once for ~45 segments anyway.
    */
   readonly qdiscBypass?: boolean;
-  /** Ring geometry, for measurements: see PacketOpenOptions in native.ts. */
+  /** Ring geometry: see PacketOpenOptions in native.ts. frameCount defaults to DEFAULT_RX_FRAMES. */
   readonly frameSize?: number;
   readonly frameCount?: number;
   readonly blockSize?: number;
@@ -29,6 +29,14 @@ export interface PacketLinkSpec extends LinkSpec {
 }
 
 const RX_MODES: Readonly<Record<string, NativeRxMode>> = { v2: 2, v3: 3, recvmmsg: 0 };
+
+/**
+ * TPACKET_V2 frames in the receive ring (64 KiB each, for super-frames: 64 MiB of kernel memory). The ring is the
+ * first queue a sender's burst meets, and TCP's window (4 MiB sockets) does not cover it: with 256 frames a kernel
+ * sender at MTU 1500 overflowed it (5–9 % of frames dropped, 0.7–1.2 Gbit/s in); 512 still dropped a few;
+ * 1024 dropped none (2.6–3.1 Gbit/s; with the peer's offloads on 5.9–7.0 against 3.0 with 256). docs/PERFORMANCE.md.
+ */
+export const DEFAULT_RX_FRAMES = 1024;
 
 /** The interface `ifname: 'auto'` picks among `interfaces`, or undefined. */
 export function firstEthernetInterface(interfaces: readonly InterfaceFacts[]): InterfaceFacts | undefined {
@@ -73,7 +81,7 @@ export const packetDriver: LinkDriver = {
         qdiscBypass: s.qdiscBypass ?? !vnetHdr,
         rxMode: RX_MODES[s.rxRing ?? 'v2'],
         frameSize: s.frameSize,
-        frameCount: s.frameCount,
+        frameCount: s.frameCount ?? (s.rxRing === undefined || s.rxRing === 'v2' ? DEFAULT_RX_FRAMES : undefined),
         blockSize: s.blockSize,
         blockCount: s.blockCount,
       });
