@@ -12,6 +12,8 @@
 //   STACK_LINK_BENCH_MB=256  STACK_LINK_BENCH_MTUS=1500,9000  STACK_LINK_BENCH_OFFLOADS=on,off
 //   STACK_LINK_BENCH_LAYOUT=single  STACK_LINK_BENCH_DRIVERS=packet,tap  STACK_LINK_BENCH_VNET=off,on
 //   STACK_LINK_BENCH_SOCKET_KB=256 (each TCP socket's rings; default: the stack's)
+//   STACK_LINK_BENCH_TSO=on,off (with vnet headers: our TSO on send as the link offers it, and off by the link
+//   spec's `tso: false`, A/B in one run; default on)
 // Figures go to docs/PERFORMANCE.md ("TCP over packet and TAP against the kernel").
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
@@ -27,6 +29,7 @@ const DRIVERS = (process.env.STACK_LINK_BENCH_DRIVERS ?? 'packet,tap').split(','
 const VNET = (process.env.STACK_LINK_BENCH_VNET ?? 'off,on').split(',').map((v) => v === 'on');
 /** Each TCP socket's send and receive ring; undefined: the stack's default. */
 const SOCKET_BUFFER = process.env.STACK_LINK_BENCH_SOCKET_KB ? Number(process.env.STACK_LINK_BENCH_SOCKET_KB) << 10 : undefined;
+const TSO = (process.env.STACK_LINK_BENCH_TSO ?? 'on').split(',').map((v) => v === 'on');
 const CHUNK = patternChunk(1 << 20);
 
 interface Leg {
@@ -119,11 +122,13 @@ async function linkCounters(stack: Stack): Promise<{ rxFrames: number; rxBytes: 
   };
 }
 
-async function stackLegs(bed: Testbed, peer: KernelPeer, driver: 'packet' | 'tap', vnetHdr: boolean): Promise<{ out: Leg; in: Leg; truncated: number }> {
+async function stackLegs(
+  bed: Testbed, peer: KernelPeer, driver: 'packet' | 'tap', vnetHdr: boolean, tso: boolean,
+): Promise<{ out: Leg; in: Leg; truncated: number }> {
   const stack = await createStack({
     link: driver === 'packet'
-      ? { driver, ifname: bed.stackLink.stackIf, netns: bed.namespaces.stack, vnetHdr }
-      : { driver, name: bed.tap!.ifName, netns: bed.namespaces.peer, vnetHdr },
+      ? { driver, ifname: bed.stackLink.stackIf, netns: bed.namespaces.stack, vnetHdr, tso }
+      : { driver, name: bed.tap!.ifName, netns: bed.namespaces.peer, vnetHdr, tso },
     address: driver === 'packet' ? `${bed.stackLink.stackIp}/${bed.stackLink.prefixLength}` : `${bed.tap!.stackIp}/24`,
     layout: LAYOUT,
     socketBufferBytes: SOCKET_BUFFER,
@@ -183,10 +188,13 @@ try {
         for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, 'kernel (Node net)', way, kernel[way], kernel[way]));
         for (const driver of DRIVERS) {
           for (const vnetHdr of VNET) {
-            const ours = await stackLegs(bed, peer, driver, vnetHdr);
-            const client = `ours, ${driver}${vnetHdr ? ' + vnet hdr' : ''}`;
-            const note = ours.truncated ? `${ours.truncated} frames too big for the rx path` : '';
-            for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
+            // Without vnet headers there is no TSO to switch off.
+            for (const tso of vnetHdr ? TSO : [false]) {
+              const ours = await stackLegs(bed, peer, driver, vnetHdr, tso);
+              const client = `ours, ${driver}${vnetHdr ? ' + vnet hdr' : ''}${vnetHdr && TSO.length > 1 ? `, TSO ${tso ? 'on' : 'off'}` : ''}`;
+              const note = ours.truncated ? `${ours.truncated} frames too big for the rx path` : '';
+              for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
+            }
           }
         }
       } finally {

@@ -2,7 +2,8 @@
 // one stream's throughput at MTU 1500, 9000 and 65535, connections per second, and 64-byte ping-pong RTT.
 // Run: npx tsx bench/tcp.ts     (TCP_BENCH_LAYOUT=single|rx+proto|three, TCP_BENCH_MB=512, TCP_BENCH_CONNS=3000,
 //      TCP_BENCH_BIG_BUFFER=4194304: socketBufferBytes of the extra MTU 65535 row; the kernel's loopback autotunes
-//      its buffers up to tcp_rmem/tcp_wmem max, 6 MiB / 4 MiB by default)
+//      its buffers up to tcp_rmem/tcp_wmem max, 6 MiB / 4 MiB by default; TCP_BENCH_TSO=on,off: the stream rows with
+//      the wire's TSO on and off (link spec `tso: false`), A/B in one run; TCP_BENCH_ONLY_STREAMS=1 skips the rest)
 // Figures go to docs/PERFORMANCE.md ("TCP") with the date and the load average.
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +14,8 @@ const MEGABYTES = Number(process.env.TCP_BENCH_MB ?? 512);
 const CONNECTIONS = Number(process.env.TCP_BENCH_CONNS ?? 3000);
 const PINGS = Number(process.env.TCP_BENCH_PINGS ?? 5000);
 const BIG_BUFFER = Number(process.env.TCP_BENCH_BIG_BUFFER ?? 4 << 20);
+const TSO = (process.env.TCP_BENCH_TSO ?? 'on').split(',').map((v) => v === 'on');
+const ONLY_STREAMS = process.env.TCP_BENCH_ONLY_STREAMS === '1';
 
 /** What both sides of the comparison offer: a server and a client connect. */
 interface Net {
@@ -126,10 +129,10 @@ async function pingPong(n: Net, port: number): Promise<{ p50: number; p99: numbe
   return { p50: samples[Math.floor(samples.length / 2)], p99: samples[Math.floor(samples.length * 0.99)] };
 }
 
-async function withPair<T>(mtu: number, fn: (n: Net) => Promise<T>, socketBufferBytes?: number): Promise<T> {
+async function withPair<T>(mtu: number, fn: (n: Net) => Promise<T>, socketBufferBytes?: number, tso = true): Promise<T> {
   const [a, b] = createMemoryWire({ mtu });
-  const client = await createStack({ link: a, address: '198.18.1.1/24', layout: LAYOUT, socketBufferBytes });
-  const server = await createStack({ link: b, address: '198.18.1.2/24', layout: LAYOUT, socketBufferBytes });
+  const client = await createStack({ link: tso ? a : { ...a, tso: false }, address: '198.18.1.1/24', layout: LAYOUT, socketBufferBytes });
+  const server = await createStack({ link: tso ? b : { ...b, tso: false }, address: '198.18.1.2/24', layout: LAYOUT, socketBufferBytes });
   try {
     await client.ping('198.18.1.2', { count: 1 });
     return await fn(ours(server, client));
@@ -145,20 +148,26 @@ let port = 20000;
 
 const kernelThroughput = await throughput(kernel, port++);
 for (const mtu of [1500, 9000, 65535]) {
-  const bps = await withPair(mtu, (n) => throughput(n, port++));
-  rows.push([`one stream, MTU ${mtu}`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
+  // At MTU 65535 a segment is already 64 KiB: TSO has nothing to add there.
+  for (const tso of mtu === 65535 ? [true] : TSO) {
+    const bps = await withPair(mtu, (n) => throughput(n, port++), undefined, tso);
+    const label = mtu === 65535 || TSO.length === 1 && tso ? '' : `, TSO ${tso ? 'on' : 'off'}`;
+    rows.push([`one stream, MTU ${mtu}${label}`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
+  }
 }
-{
+if (!ONLY_STREAMS) {
   const bps = await withPair(65535, (n) => throughput(n, port++), BIG_BUFFER);
   rows.push([`one stream, MTU 65535, ${BIG_BUFFER >> 20} MiB socket buffers`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
 }
-const kernelCps = await connectionsPerSecond(kernel, port++);
-const ourCps = await withPair(1500, (n) => connectionsPerSecond(n, port++));
-rows.push(['connections/s', ourCps.toFixed(0), kernelCps.toFixed(0), (ourCps / kernelCps).toFixed(2)]);
-const kernelRtt = await pingPong(kernel, port++);
-const ourRtt = await withPair(1500, (n) => pingPong(n, port++));
-rows.push(['64 B ping-pong RTT p50', `${ourRtt.p50.toFixed(1)} µs`, `${kernelRtt.p50.toFixed(1)} µs`, (ourRtt.p50 / kernelRtt.p50).toFixed(2)]);
-rows.push(['64 B ping-pong RTT p99', `${ourRtt.p99.toFixed(1)} µs`, `${kernelRtt.p99.toFixed(1)} µs`, (ourRtt.p99 / kernelRtt.p99).toFixed(2)]);
+if (!ONLY_STREAMS) {
+  const kernelCps = await connectionsPerSecond(kernel, port++);
+  const ourCps = await withPair(1500, (n) => connectionsPerSecond(n, port++));
+  rows.push(['connections/s', ourCps.toFixed(0), kernelCps.toFixed(0), (ourCps / kernelCps).toFixed(2)]);
+  const kernelRtt = await pingPong(kernel, port++);
+  const ourRtt = await withPair(1500, (n) => pingPong(n, port++));
+  rows.push(['64 B ping-pong RTT p50', `${ourRtt.p50.toFixed(1)} µs`, `${kernelRtt.p50.toFixed(1)} µs`, (ourRtt.p50 / kernelRtt.p50).toFixed(2)]);
+  rows.push(['64 B ping-pong RTT p99', `${ourRtt.p99.toFixed(1)} µs`, `${kernelRtt.p99.toFixed(1)} µs`, (ourRtt.p99 / kernelRtt.p99).toFixed(2)]);
+}
 
 console.log(`TCP, layout ${LAYOUT}, ${MEGABYTES} MiB per stream, ${new Date().toISOString()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log('| measure | ringstack (memory wire) | Node net (kernel loopback) | ratio |');
