@@ -185,6 +185,41 @@ describe('TCP over the memory wire', () => {
     expect(gotB).toEqual({ bytes: SIZE, sha256: await sentToB });
   });
 
+  it('onread (as net.connect): reads land in one caller buffer, no data events; pausing from the callback loses nothing', async () => {
+    const [A, B] = await pair('inline');
+    const SIZE = 3 << 20;
+    const server = B.createServer((s) => void sendAll(s, SIZE, 21).then((h) => (sentHash = h)));
+    let sentHash = '';
+    await listen(server, 7005);
+    const buffer = new Uint8Array(10_000);
+    const h = createHash('sha256');
+    let received = 0, calls = 0, dataEvents = 0, pauses = 0;
+    const c = A.connect({
+      host: '198.18.1.2', port: 7005,
+      onread: {
+        buffer,
+        callback: (n, b) => {
+          expect(b).toBe(buffer);
+          h.update(b.subarray(0, n));
+          received += n;
+          calls++;
+          if (calls % 50 !== 0) return true;
+          pauses++;
+          A.clock.setTimer(5, () => c.resume()); // the reader stalls now and then
+          return false;
+        },
+      },
+    });
+    c.on('data', () => dataEvents++);
+    await new Promise((r) => c.once('end', r));
+    expect(received).toBe(SIZE);
+    expect(h.digest('hex')).toBe(sentHash);
+    expect(dataEvents).toBe(0);
+    expect(calls).toBeGreaterThanOrEqual(SIZE / buffer.length);
+    expect(pauses).toBeGreaterThan(0);
+    expect(c.bytesRead).toBe(SIZE);
+  });
+
   it('runs 1 000 sequential connect/transfer/close cycles and 200 concurrent connections', async () => {
     const [A, B] = await pair('inline');
     const server = B.createServer((s) => s.pipe(s)); // echo

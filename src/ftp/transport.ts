@@ -23,9 +23,9 @@ export interface FtpConnectOptions {
   readonly timeoutMs: number;
   /**
    * Optional, for a download's data connection: read straight into `receive.buffer` (node:net's `onread`), with
-   * no allocation per read. A transport that honours it delivers every read through `receive.onData` and emits
-   * no 'data' events; one that does not (ours: its socket buffers are rings already) just ignores it, so the
-   * reader listens to both. 'end', 'error' and 'close' work as usual, and `pause()`/`resume()` still apply.
+   * no allocation per read. A transport that honours it (node:net's sockets and ringstack's TcpSocket both take
+   * `onread`) delivers every read through `receive.onData` and emits no 'data' events; one that does not just
+   * ignores it, so the reader listens to both. 'end', 'error' and 'close' work as usual, and `pause()`/`resume()` still apply.
    */
   readonly receive?: FtpDirectReceive | undefined;
 }

@@ -11,7 +11,7 @@ export type { ErrnoLikeError } from './errors.js';
 export { registerLinkDriver, parseLinkName } from '../link/index.js';
 export type { LinkSpec, LinkDriver, LinkDevice, FaultOptions } from '../link/index.js';
 export { TcpSocket } from './tcp-socket.js';
-export type { TcpConnectOptions, TcpInfo, SocketOption } from './tcp-socket.js';
+export type { TcpConnectOptions, TcpInfo, TcpOnread, SocketOption } from './tcp-socket.js';
 export { TcpServer } from './tcp-server.js';
 export type { ListenOptions } from './tcp-server.js';
 export { ringstackTransport } from './ftp-transport.js';

@@ -24,6 +24,17 @@ export interface TcpConnectOptions {
   timeout?: number;
   /** Keep the writable side open after the peer's FIN (default false, as net.Socket). */
   allowHalfOpen?: boolean;
+  /** As net.connect's `onread`: reads land in a caller-owned buffer, with no allocation and no 'data' events. */
+  onread?: TcpOnread;
+}
+
+/**
+ * net.Socket's `onread` option. `callback(n, buffer)` gets the first `n` bytes of `buffer`, which the next read
+ * overwrites; returning false pauses the socket until `resume()`. 'end', 'error' and 'close' come as usual.
+ */
+export interface TcpOnread {
+  buffer: Uint8Array | (() => Uint8Array);
+  callback(bytesWritten: number, buffer: Uint8Array): boolean | void;
 }
 
 export type SocketOption = 'SO_RCVBUF' | 'SO_SNDBUF' | 'TCP_NODELAY' | 'SO_KEEPALIVE' | 'SO_REUSEADDR' | 'TCP_MAXSEG';
@@ -86,6 +97,10 @@ export class TcpSocket extends Duplex {
   private noDelay = false;
   private keepAlive = 0;
   private resetRequested = false;
+  private onread: TcpOnread | null = null;
+  private onreadPaused = false;
+  /** What a paused `onread` socket had not taken when the stage let go of its ring: delivered on resume(). */
+  private onreadBacklog: Buffer | null = null;
   /** SO_RCVBUF set by the application (0: auto-tuning up to the ring). */
   private receiveBufferLimit = 0;
   /** SO_SNDBUF set by the application (0: the whole ring). */
@@ -124,6 +139,13 @@ export class TcpSocket extends Duplex {
     this.remoteFamily = 'IPv4';
     this.noDelay = options.noDelay ?? false;
     if (options.keepAlive) this.keepAlive = DEFAULT_KEEPALIVE_MS;
+    if (options.onread) {
+      const { buffer, callback } = options.onread;
+      if (!(buffer instanceof Uint8Array) && typeof buffer !== 'function') throw new TypeError('onread.buffer must be a Uint8Array or a function returning one');
+      if (typeof callback !== 'function') throw new TypeError('onread.callback must be a function');
+      this.onread = options.onread;
+      super.resume(); // no 'data' listener will make the stream flow, and 'end' needs it to
+    }
     if (options.timeout) this.setTimeout(options.timeout);
     void this.context.pool.acquire().then((slot) => {
       if (this.destroyed) {
@@ -193,8 +215,26 @@ export class TcpSocket extends Duplex {
     this.readMore();
   }
 
+  override pause(): this {
+    if (this.onread) this.onreadPaused = true;
+    return super.pause();
+  }
+
+  override resume(): this {
+    super.resume();
+    if (this.onread && this.onreadPaused) {
+      this.onreadPaused = false;
+      queueMicrotask(() => this.readMore());
+    }
+    return this;
+  }
+
   /** Moves bytes from the receive ring into the stream while the consumer wants them. */
   private readMore(): void {
+    if (this.onread) {
+      this.readIntoCallerBuffer(this.onread);
+      return;
+    }
     const ring = this.receive;
     if (!ring || this.eofPushed) return;
     let moved = 0;
@@ -212,6 +252,46 @@ export class TcpSocket extends Duplex {
       this.scheduleReadNotice();
     }
     if (ring.readableBytes() === 0 && (this.remoteEof || this.stageClosed) && !this.eofPushed) {
+      this.eofPushed = true;
+      this.push(null);
+    }
+  }
+
+  /** `onread`: copies from the ring (or the backlog) into the caller's buffer, one callback per copy. */
+  private readIntoCallerBuffer(onread: TcpOnread): void {
+    if (this.eofPushed) return;
+    const ring = this.receive;
+    let moved = 0;
+    while (!this.onreadPaused) {
+      const backlog = this.onreadBacklog;
+      const available = backlog !== null ? backlog.length : ring !== null ? ring.readableBytes() : 0;
+      if (available === 0) break;
+      const buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+      if (buffer.length === 0) throw new RangeError('onread.buffer is empty');
+      let n: number;
+      if (backlog !== null) {
+        n = Math.min(backlog.length, buffer.length);
+        buffer.set(backlog.subarray(0, n));
+        this.onreadBacklog = n === backlog.length ? null : backlog.subarray(n);
+      } else {
+        n = ring!.read(buffer, 0, Math.min(available, buffer.length));
+        moved += n;
+      }
+      this.bytesRead += n;
+      if (onread.callback(n, buffer) === false) this.pause();
+    }
+    if (this.onreadPaused && this.stageClosed && ring !== null && ring.readableBytes() > 0) {
+      // The slot goes back to the pool once we return: keep what the caller has not taken yet.
+      const rest = Buffer.allocUnsafe(ring.readableBytes());
+      ring.read(rest, 0, rest.length);
+      this.onreadBacklog = this.onreadBacklog === null ? rest : Buffer.concat([this.onreadBacklog, rest]);
+    }
+    if (moved > 0) {
+      this.touch();
+      this.scheduleReadNotice();
+    }
+    const drained = this.onreadBacklog === null && (ring === null || ring.readableBytes() === 0);
+    if (drained && (this.remoteEof || this.stageClosed)) {
       this.eofPushed = true;
       this.push(null);
     }
