@@ -3,6 +3,9 @@
 // FRAME_GSO_TCPV4 | FRAME_CSUM_PARTIAL frame, and the memory wire carries them whole to the other stack. Links
 // without TSO keep MSS-sized segments. The kernel as the device that cuts them: test/stack-tso-bed.test.ts.
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryWire, createStack, type MemoryWireOptions, type Stack, type StackLayout, type TcpSocket } from '../src/main/index.js';
 import { ByteRing, FRAME_CSUM_PARTIAL, FRAME_GSO_TCPV4, FrameRing } from '../src/shared-ring/index.js';
@@ -13,6 +16,7 @@ import {
 import type { TcpConnection } from '../src/workers/tcp/connection.js';
 import { ProtocolStage } from '../src/workers/tcp/protocol-stage.js';
 import { TcpSegmentOut, type TcpOutput } from '../src/workers/tcp/types.js';
+import { readPcap } from './pcap-reader.js';
 import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source } from './tcp-sim.js';
 
 /** What the engine handed its output: one entry per segment with text (before any cutting). */
@@ -309,6 +313,25 @@ describe('two stacks on the memory wire with TSO', () => {
     { title: 'MTU 1500, the sender\'s link with tso: false', mtu: 1500, layout: 'inline', wire: {}, tso: false, superSegments: false },
     { title: 'MTU 1500, a wire with 0.1 % loss (the fault injector advertises no TSO)', mtu: 1500, layout: 'inline', wire: { loss: 0.001, seed: 7 }, tso: true, superSegments: false },
   ];
+  it('a pcap of the sender\'s link shows the super-frames, as tcpdump on a Linux sender does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringstack-tso-'));
+    const file = join(dir, 'a.pcap');
+    const [a, b] = createMemoryWire({ mtu: 1500 });
+    const A = await createStack({ link: a, address: '198.18.1.1/24', layout: 'inline', pcap: file });
+    open.push(A);
+    const B = await createStack({ link: b, address: '198.18.1.2/24', layout: 'inline' });
+    open.push(B);
+    const { sent, received } = await send(A, B, 7101, 2 << 20);
+    expect(received).toBe(sent);
+    await A.close(); // flushes the writer
+    const frames = readPcap(readFileSync(file)).packets;
+    const big = frames.filter((f) => f.originalLength > 1514);
+    expect(big.length).toBeGreaterThan((2 << 20) / 65536 / 2);
+    // Whole: the IPv4 total length of each is its frame's length less the Ethernet header.
+    for (const f of big) expect(f.data.length === f.originalLength && ((f.data[16] << 8) | f.data[17]) === f.originalLength - 14).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   for (const c of cases) {
     it(`${c.title}: ${BYTES >> 20} MiB intact, ${c.superSegments ? 'in super-segments far above the MTU' : 'in MSS-sized segments'}`, async () => {
       const [A, B] = await pair(c.mtu, c.layout, c.wire, c.tso);
