@@ -76,6 +76,10 @@ export class TcpConnection {
   tsOffset = 0;
   lastAckSent = 0;
   sackEnabled = false;
+  /** A duplicate to report in the next ACK's first SACK block (RFC 2883): [dsackStart, dsackEnd). */
+  dsackPending = false;
+  dsackStart = 0;
+  dsackEnd = 0;
 
   // ---- retransmission and congestion (RFC 6298, 5681, 6582, 6675) ----
   rtt: RttEstimator;

@@ -73,6 +73,15 @@ export interface TcpEngineStats {
   droppedBeyondBuffer: number;
   handshakeDeferred: number;
   wrongShard: number;
+  /** D-SACK blocks sent (RFC 2883) and received. */
+  dsackOut: number;
+  dsackIn: number;
+  /** Retransmissions a D-SACK showed needless (RFC 3708), and window reductions undone (RFC 4015). */
+  spuriousRetransmits: number;
+  undos: number;
+  /** Segments RACK marked lost (RFC 8985 §6.2), and loss probes sent (§7.3). */
+  rackLosses: number;
+  tlpProbes: number;
 }
 
 export class TcpEngine {
@@ -94,7 +103,8 @@ export class TcpEngine {
   readonly stats: TcpEngineStats = {
     segmentsIn: 0, resetsSent: 0, resetsReceived: 0, challengeAcks: 0, pawsRejected: 0, outOfWindow: 0,
     synCookiesSent: 0, synCookiesAccepted: 0, retransmittedSegments: 0, windowProbes: 0, keepaliveProbes: 0,
-    droppedBeyondBuffer: 0, handshakeDeferred: 0, wrongShard: 0,
+    droppedBeyondBuffer: 0, handshakeDeferred: 0, wrongShard: 0, dsackOut: 0, dsackIn: 0, spuriousRetransmits: 0,
+    undos: 0, rackLosses: 0, tlpProbes: 0,
   };
 
   /** (localAddr·2^16 + localPort) → (remoteAddr·2^16 + remotePort) → connection. */

@@ -5,10 +5,11 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpRepr } from '../../wire/ind
 import { establishPassive } from './accept.js';
 import { abortConnection, releaseConnection } from './close.js';
 import type { TcpConnection } from './connection.js';
+import { noteDuplicate } from './dsack.js';
 import type { TcpEngine } from './engine.js';
 import { sendAck, sendControl, sendResetFor, tsNow } from './output.js';
 import { receiveFin, receiveText, receiveWindow } from './rcv.js';
-import { seqAdd, seqDiff, seqGe, seqInRange, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqInRange, seqLe, seqLt, seqMin } from './seq.js';
 import { processAck, transmitPending } from './snd.js';
 import { enterTimeWait } from './time-wait.js';
 import { TcpState } from './types.js';
@@ -36,6 +37,8 @@ export function synchronizedSegment(
   if (conn.tsEnabled && tcp.tsPresent && !(flags & TCP_RST) && seqLt(tcp.tsVal, conn.tsRecent)) {
     if (now - conn.tsRecentAt <= PAWS_IDLE_LIMIT_MS) {
       engine.stats.pawsRejected++;
+      // An old duplicate of text we hold: report it (RFC 2883 §4, as Linux's tcp_send_dupack).
+      if (len > 0 && seqLt(seq, conn.rcvNxt)) noteDuplicate(conn, seq, seqMin(seqAdd(seq, len), conn.rcvNxt));
       sendAck(engine, conn, now);
       return;
     }
@@ -55,6 +58,8 @@ export function synchronizedSegment(
   if (!acceptable) {
     if (!(flags & TCP_RST)) {
       engine.stats.outOfWindow++;
+      // Text wholly below RCV.NXT is a duplicate: the ACK carries it as a D-SACK block (RFC 2883 §4).
+      if (len > 0 && seqLe(seqAdd(seq, len), conn.rcvNxt)) noteDuplicate(conn, seq, seqAdd(seq, len));
       sendAck(engine, conn, now);
     }
     return;
@@ -99,6 +104,8 @@ export function synchronizedSegment(
       seq = seqAdd(seq, 1);
     }
     const before = seqDiff(conn.rcvNxt, seq);
+    // The part below RCV.NXT arrived before: a D-SACK block reports it (RFC 2883 §4).
+    if (before > 0 && len > 0) noteDuplicate(conn, seq, seqAdd(seq, Math.min(before, len)));
     if (before > 0) {
       if (before > len) {
         // All text is old; a FIN right after it is old too if RCV.NXT is past it.
@@ -175,7 +182,8 @@ export function synchronizedSegment(
     if (conn.state === TcpState.TimeWait && conn.ackNow) sendAck(engine, conn, now);
     return;
   }
-  if (!engine.deferOutput(conn)) transmitPending(engine, conn, now);
+  // A D-SACK block goes at once (RFC 2883 §4), not at the end of the receive batch.
+  if (conn.dsackPending || !engine.deferOutput(conn)) transmitPending(engine, conn, now);
   conn.filledGap = false;
 }
 

@@ -3,6 +3,7 @@
 // pending or delayed ACK; that bookkeeping is done here once.
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../../wire/index.js';
 import type { TcpConnection } from './connection.js';
+import { fillSackOption, sackBlocksToSend } from './dsack.js';
 import type { TcpEngine } from './engine.js';
 import { advertisedWindowField, commitAdvertisedWindow, synWindow } from './rcv.js';
 import type { TcpSegmentOut } from './types.js';
@@ -46,9 +47,9 @@ export function prepareSegment(engine: TcpEngine, conn: TcpConnection, now: numb
     seg.window = 0;
   } else {
     seg.window = advertisedWindowField(conn);
-    if (conn.sackEnabled && conn.outOfOrder.count > 0) {
-      // RFC 2018 §4: report the most recent blocks; 3 fit beside the timestamps option, 4 without.
-      seg.sackBlockCount = conn.outOfOrder.fillSackBlocks(seg.sackBlocks, conn.tsEnabled ? 3 : 4);
+    if (conn.sackEnabled && (conn.outOfOrder.count > 0 || conn.dsackPending)) {
+      // RFC 2018 §4: report the most recent blocks, after a D-SACK block if one is owed (RFC 2883 §4).
+      seg.sackBlockCount = fillSackOption(conn, seg.sackBlocks);
     }
   }
   return seg;
@@ -56,9 +57,8 @@ export function prepareSegment(engine: TcpEngine, conn: TcpConnection, now: numb
 
 /** Bytes of SACK option a segment of `conn` would carry now (they come out of the payload room, RFC 6691). */
 export function sackOptionBytes(conn: TcpConnection): number {
-  if (!conn.sackEnabled || conn.outOfOrder.count === 0) return 0;
-  const blocks = Math.min(conn.outOfOrder.count, conn.tsEnabled ? 3 : 4);
-  return 4 + 8 * blocks;
+  const blocks = sackBlocksToSend(conn);
+  return blocks === 0 ? 0 : 4 + 8 * blocks;
 }
 
 /** Hands the prepared descriptor to the output; on success records what the peer now knows. */
@@ -72,6 +72,11 @@ export function transmit(engine: TcpEngine, conn: TcpConnection, now: number, se
   conn.segmentsOut += seg.gsoSize > 0 ? Math.ceil(seg.payloadLength / seg.gsoSize) : 1;
   conn.lastSendAt = now;
   if (seg.flags & TCP_ACK) {
+    if (conn.dsackPending && !(seg.flags & (TCP_SYN | TCP_RST))) {
+      // Each duplicate is reported in one ACK only (RFC 2883 §4 rule 2).
+      conn.dsackPending = false;
+      engine.stats.dsackOut++;
+    }
     conn.lastAckSent = conn.rcvNxt;
     conn.ackNow = false;
     conn.unackedSegments = 0;

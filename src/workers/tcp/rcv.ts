@@ -3,11 +3,15 @@
 // avoidance (RFC 9293 §3.8.6.2.2) and RFC 7323 §2.3 scaling, delayed ACKs (RFC 9293 §3.8.6.3, RFC 5681 §4.2),
 // FIN arrival, and receive-buffer auto-tuning.
 import { QUICK_ACK_SEGMENTS, type TcpConnection } from './connection.js';
+import { noteDuplicate } from './dsack.js';
 import type { TcpEngine } from './engine.js';
 import { seqAdd, seqDiff, seqMax } from './seq.js';
 import { TcpState } from './types.js';
 import { enterTimeWait } from './time-wait.js';
 import { abortConnection } from './close.js';
+
+/** Scratch for the duplicated part of a segment. */
+const overlap = new Uint32Array(2);
 
 /** Capacity of the ring this connection receives into (or will, for an embryonic passive open). */
 export function receiveCapacity(conn: TcpConnection): number {
@@ -108,6 +112,10 @@ export function receiveText(
     engine.stats.droppedBeyondBuffer++;
     conn.ackNow = true;
     return;
+  }
+  if (conn.outOfOrder.count > 0 && conn.outOfOrder.firstOverlap(seq, seqAdd(seq, length), overlap)) {
+    // Text we already queued out of order came again: a D-SACK block tells the sender (RFC 2883 §4).
+    noteDuplicate(conn, overlap[0], overlap[1]);
   }
   if (ahead !== 0) {
     // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK carrying SACK blocks).

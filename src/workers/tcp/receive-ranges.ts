@@ -72,23 +72,58 @@ export class ReceiveRanges {
     return next;
   }
 
-  /** Writes up to `max` SACK blocks (left, right pairs) into `out`, most recent first; returns how many. */
-  fillSackBlocks(out: Uint32Array, max: number): number {
+  /**
+   * Writes up to `max` SACK blocks (left, right pairs) into `out` from pair `at` on, most recent first; returns how
+   * many. The range holding `first` (when one does) goes before the others: RFC 2883 §4 rule 4 wants the block that
+   * contains a D-SACK block right after it.
+   */
+  fillSackBlocks(out: Uint32Array, max: number, at = 0, first?: number): number {
     const n = this.starts.length;
     let written = 0;
+    const lead = first === undefined ? -1 : this.indexOf(first);
+    if (lead >= 0 && max > 0) {
+      out[2 * at] = this.starts[lead];
+      out[2 * at + 1] = this.ends[lead];
+      written++;
+    }
     let lastStamp = Infinity;
     while (written < max && written < n) {
       let best = -1;
       for (let i = 0; i < n; i++) {
-        if (this.stamps[i] < lastStamp && (best < 0 || this.stamps[i] > this.stamps[best])) best = i;
+        if (i !== lead && this.stamps[i] < lastStamp && (best < 0 || this.stamps[i] > this.stamps[best])) best = i;
       }
       if (best < 0) break;
-      out[2 * written] = this.starts[best];
-      out[2 * written + 1] = this.ends[best];
+      out[2 * (at + written)] = this.starts[best];
+      out[2 * (at + written) + 1] = this.ends[best];
       lastStamp = this.stamps[best];
       written++;
     }
     return written;
+  }
+
+  /** Index of the range holding `seq`, or -1. */
+  indexOf(seq: number): number {
+    for (let i = 0; i < this.starts.length; i++) {
+      if (seqLt(seq, this.starts[i])) return -1;
+      if (seqLt(seq, this.ends[i])) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * The first part of [start, end) already held, written to `out` as [left, right); false when none is. A segment
+   * that overlaps data in the queue carries a duplicate (RFC 2883 §4).
+   */
+  firstOverlap(start: number, end: number, out: Uint32Array): boolean {
+    for (let i = 0; i < this.starts.length; i++) {
+      if (seqLe(end, this.starts[i])) return false;
+      if (seqLt(start, this.ends[i])) {
+        out[0] = seqMax(start, this.starts[i]);
+        out[1] = seqMin(end, this.ends[i]);
+        return true;
+      }
+    }
+    return false;
   }
 
   toArray(): Array<[number, number]> {
