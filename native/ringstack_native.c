@@ -643,6 +643,11 @@ static int tap_setup(native_handle *h, const char *name, const char **step) {
     /* Frames towards us may keep partial checksums and be TCPv4 super-frames; no TSO6: records have no TCPv6 GSO. */
     *step = "TUNSETOFFLOAD";
     if (ioctl(h->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4))) return errno;
+  } else {
+    /* Offloads outlive their opener on a persistent TAP: after a vnet-header run the kernel would go on handing
+     * us partial checksums we cannot tell apart from corrupt ones. Without vnet headers, ask for finished frames. */
+    *step = "TUNSETOFFLOAD";
+    if (ioctl(h->fd, TUNSETOFFLOAD, 0UL)) return errno;
   }
   h->ifindex = (int)if_nametoindex(h->name);
   return 0;
