@@ -14,6 +14,7 @@
 //   STACK_LINK_BENCH_SOCKET_KB=256 (each TCP socket's rings; default: the stack's)
 //   STACK_LINK_BENCH_TSO=on,off (with vnet headers: our TSO on send as the link offers it, and off by the link
 //   spec's `tso: false`, A/B in one run; default on)
+//   STACK_LINK_BENCH_WARMUP_MB=128 (each new stack moves this much each way, untimed, before its timed legs)
 // Figures go to docs/PERFORMANCE.md ("TCP over packet and TAP against the kernel").
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
@@ -31,6 +32,8 @@ const VNET = (process.env.STACK_LINK_BENCH_VNET ?? 'off,on').split(',').map((v) 
 const SOCKET_BUFFER = process.env.STACK_LINK_BENCH_SOCKET_KB ? Number(process.env.STACK_LINK_BENCH_SOCKET_KB) << 10 : undefined;
 const TSO = (process.env.STACK_LINK_BENCH_TSO ?? 'on').split(',').map((v) => v === 'on');
 const CHUNK = patternChunk(1 << 20);
+/** Bytes each way through a new stack before its legs are timed (STACK_LINK_BENCH_WARMUP_MB, default 128). */
+const WARMUP = Number(process.env.STACK_LINK_BENCH_WARMUP_MB ?? 128) * 2 ** 20;
 
 interface Leg {
   ms: number;
@@ -39,8 +42,8 @@ interface Leg {
   frameBytes: number | null;
 }
 
-/** Writes BYTES to a sink connection, half-closes, and waits for the sink's "<bytes> <sha256>" answer. */
-async function push(socket: Duplex): Promise<number> {
+/** Writes `bytes` to a sink connection, half-closes, and waits for the sink's "<bytes> <sha256>" answer. */
+async function push(socket: Duplex, bytes = BYTES): Promise<number> {
   const t0 = performance.now();
   let reply = '';
   const answered = new Promise<void>((resolve, reject) => {
@@ -48,24 +51,24 @@ async function push(socket: Duplex): Promise<number> {
     socket.once('end', resolve);
     socket.once('error', reject);
   });
-  for (let sent = 0; sent < BYTES; sent += CHUNK.length) {
+  for (let sent = 0; sent < bytes; sent += CHUNK.length) {
     if (!socket.write(CHUNK)) await new Promise((r) => socket.once('drain', r));
   }
   socket.end();
   await answered;
-  if (!reply.startsWith(`${BYTES} `)) throw new Error(`sink answered ${JSON.stringify(reply.slice(0, 80))}`);
+  if (!reply.startsWith(`${bytes} `)) throw new Error(`sink answered ${JSON.stringify(reply.slice(0, 80))}`);
   return performance.now() - t0;
 }
 
-/** Asks a source connection for BYTES and counts them until it closes. */
-function pull(socket: Duplex): Promise<number> {
+/** Asks a source connection for `bytes` and counts them until it closes. */
+function pull(socket: Duplex, bytes = BYTES): Promise<number> {
   const t0 = performance.now();
   let got = 0;
   return new Promise((resolve, reject) => {
     socket.on('data', (d: Buffer) => (got += d.length));
-    socket.once('end', () => (got === BYTES ? resolve(performance.now() - t0) : reject(new Error(`source sent ${got} of ${BYTES} bytes`))));
+    socket.once('end', () => (got === bytes ? resolve(performance.now() - t0) : reject(new Error(`source sent ${got} of ${bytes} bytes`))));
     socket.once('error', reject);
-    socket.write(`${BYTES}\n`);
+    socket.write(`${bytes}\n`);
   });
 }
 
@@ -135,6 +138,11 @@ async function stackLegs(
   });
   try {
     const host = driver === 'packet' ? bed.stackLink.peerIp : bed.tap!.peerIp;
+    if (WARMUP > 0) {
+      // Untimed, so that V8 has compiled the new stage worker's hot paths (bench/tcp.ts measured why).
+      await push(stack.connect({ host, port: peer.ports.sink, allowHalfOpen: true }), WARMUP);
+      await pull(stack.connect({ host, port: peer.ports.source, allowHalfOpen: true }), WARMUP);
+    }
     const c0 = await linkCounters(stack);
     const outMs = await push(stack.connect({ host, port: peer.ports.sink, allowHalfOpen: true }));
     const c1 = await linkCounters(stack);
