@@ -28,7 +28,12 @@ const RECEIVE_BUFFER_BYTES = 65536 + 64; // a whole reassembled datagram
 const SOCKET_RCVBUF_BYTES = 4 << 20;
 /** Sends raw-socket holds before we stop taking frames from the ring (then the ring's backpressure applies). */
 const SEND_QUEUE_LIMIT = 512;
-const MAX_SLEEP_MS = 1000;
+/**
+ * No timeout: a timed Atomics.waitAsync leaves a delayed task in Node's platform that costs a linear search when it
+ * fires (see PUMP_SLEEP_MS in src/main/app-channel.ts). The stages ring us when they publish frames, and onSent
+ * rings when the send queue leaves its limit, so no wake-up is missed.
+ */
+const MAX_SLEEP_MS = Infinity;
 
 /**
  * Strong references to every open pump, so GC never collects a raw socket while it is in use: raw-socket's
