@@ -35,6 +35,10 @@ export class TxStage extends DeviceStage implements Stage {
         work += n;
       } else if (pending) {
         this.c.deviceBusy++;
+      } else {
+        // The device's own timer was due (a fault injector releasing held frames onto the wire): that is work too,
+        // or an inline scheduler would think every stage idle and move its clock on past the frames' arrival.
+        work++;
       }
     }
     return work;
