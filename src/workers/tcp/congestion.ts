@@ -25,6 +25,13 @@ export interface CongestionControl {
   onRecoveryExit(nowMs: number): void;
   /** RFC 5681 §4.1: after an idle period longer than the RTO, restart from min(IW, cwnd). */
   onIdleRestart(): void;
+  /** A window reduction is about to begin: remember the state before it (undo.ts opens the episode). */
+  markUndoPoint(): void;
+  /**
+   * The reduction since `markUndoPoint` was spurious (RFC 3708, RFC 3522): cwnd and ssthresh go back to at least
+   * what they were (Linux's tcp_undo_cwnd_reduction; RFC 9438 §4.9 for CUBIC's own state).
+   */
+  undo(): void;
 }
 
 /** RFC 5681 §3.1 (eq. 4): ssthresh = max(FlightSize / 2, 2·SMSS). */

@@ -4,8 +4,12 @@ import type { ByteRing } from '../../shared-ring/index.js';
 import type { CongestionControl } from './congestion.js';
 import type { TcpListener } from './accept.js';
 import { ReceiveRanges } from './receive-ranges.js';
+import { RackState } from './rack.js';
 import { RttEstimator } from './rtt.js';
 import { SackScoreboard } from './sack-scoreboard.js';
+import { SentSegments } from './sent-segments.js';
+import { TlpState } from './tlp.js';
+import { UndoState } from './undo.js';
 import { TcpState } from './types.js';
 
 /** Linux's TCP_MAX_QUICKACKS. */
@@ -91,6 +95,13 @@ export class TcpConnection {
   recoveryPoint = 0;
   /** HighRxt + 1: end of the highest retransmitted range in this recovery (RFC 6675). */
   highRxt = 0;
+  /** SACK connections: every segment sent and not yet acknowledged, with its send time and marks (RFC 8985 §6.1). */
+  readonly sent = new SentSegments();
+  readonly rack = new RackState();
+  readonly tlp = new TlpState();
+  readonly undo = new UndoState();
+  /** Recovery after a retransmission timeout on a SACK connection: lost marks drive what is resent (Linux's Loss). */
+  lossRecovery = false;
   /** Karn timing of one segment when timestamps are off: its end sequence and send time (-1 = none). */
   rttSeq = -1;
   rttSentAt = 0;
@@ -104,6 +115,9 @@ export class TcpConnection {
   persistAt = -1;
   persistBackoff = 0;
   delayedAckAt = -1;
+  /** RACK's reordering timer (RFC 8985 §6.2 step 5) and the tail loss probe's PTO (§7.2). */
+  rackAt = -1;
+  tlpAt = -1;
   /** End of the last sub-MSS segment sent (Minshall's Nagle variant); meaningful once one was sent. */
   sndSml = 0;
   sndSmlSet = false;
@@ -151,6 +165,11 @@ export class TcpConnection {
   segmentsIn = 0;
   bytesAcked = 0;
   bytesReceived = 0;
+  dsackIn = 0;
+  spuriousRetransmits = 0;
+  undos = 0;
+  rackLosses = 0;
+  tlpProbes = 0;
 
   /** Set when the application has been told the connection is over. */
   closedReported = false;

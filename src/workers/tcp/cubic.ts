@@ -106,4 +106,31 @@ export class CubicCongestionControl implements CongestionControl {
     this.cwnd = Math.min(this.cwnd, this.iw);
     this.epochStart = -1;
   }
+
+  /** §4.9: the state a spurious congestion event may restore. */
+  private readonly prior = { cwnd: 0, ssthresh: 0, wMax: 0, k: 0, epochStart: -1, cwndEpoch: 0, wEst: 0 };
+
+  markUndoPoint(): void {
+    const p = this.prior;
+    p.cwnd = this.cwnd;
+    p.ssthresh = this.ssthresh;
+    p.wMax = this.wMax;
+    p.k = this.k;
+    p.epochStart = this.epochStart;
+    p.cwndEpoch = this.cwndEpoch;
+    p.wEst = this.wEst;
+  }
+
+  undo(): void {
+    // §4.9: a spurious congestion event restores the window and the curve it was on.
+    const p = this.prior;
+    if (this.cwnd < p.cwnd) this.cwnd = p.cwnd;
+    this.ssthresh = Math.max(this.ssthresh, p.ssthresh);
+    this.wMax = p.wMax;
+    this.k = p.k;
+    this.epochStart = p.epochStart;
+    this.cwndEpoch = p.cwndEpoch;
+    this.wEst = p.wEst;
+    this.pendingSegments = 0;
+  }
 }

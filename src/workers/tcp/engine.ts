@@ -19,7 +19,7 @@ import { sendResetFor } from './output.js';
 import { initialWindowClamp, lockReceiveBuffer, onReceiveBufferRead } from './rcv.js';
 import { RenoCongestionControl } from './reno.js';
 import { RttEstimator } from './rtt.js';
-import { onPersistTimeout, onRetransmitTimeout, transmitPending } from './snd.js';
+import { onLossDetectionTimers, onPersistTimeout, onRetransmitTimeout, transmitPending } from './snd.js';
 import { timeWaitReusable, timeWaitSegment } from './time-wait.js';
 import { nextTimerOf, TimerHeap } from './timer.js';
 import {
@@ -82,6 +82,8 @@ export interface TcpEngineStats {
   /** Segments RACK marked lost (RFC 8985 §6.2), and loss probes sent (§7.3). */
   rackLosses: number;
   tlpProbes: number;
+  /** Probes whose ACK showed they repaired a loss (§7.4). */
+  tlpRecoveries: number;
 }
 
 export class TcpEngine {
@@ -104,7 +106,7 @@ export class TcpEngine {
     segmentsIn: 0, resetsSent: 0, resetsReceived: 0, challengeAcks: 0, pawsRejected: 0, outOfWindow: 0,
     synCookiesSent: 0, synCookiesAccepted: 0, retransmittedSegments: 0, windowProbes: 0, keepaliveProbes: 0,
     droppedBeyondBuffer: 0, handshakeDeferred: 0, wrongShard: 0, dsackOut: 0, dsackIn: 0, spuriousRetransmits: 0,
-    undos: 0, rackLosses: 0, tlpProbes: 0,
+    undos: 0, rackLosses: 0, tlpProbes: 0, tlpRecoveries: 0,
   };
 
   /** (localAddr·2^16 + localPort) → (remoteAddr·2^16 + remotePort) → connection. */
@@ -471,6 +473,7 @@ export class TcpEngine {
       onPersistTimeout(this, conn, now);
       if (conn.released) return;
     }
+    onLossDetectionTimers(this, conn, now);
     if (conn.delayedAckAt >= 0 && conn.delayedAckAt <= now) {
       conn.delayedAckAt = -1;
       conn.ackNow = true;

@@ -5,6 +5,7 @@ import type { TcpEngine } from './engine.js';
 import { DUP_THRESH } from './sack-scoreboard.js';
 import { seqDiff, seqGe, seqGt, seqMin } from './seq.js';
 import { segmentRoom, sendRange } from './snd.js';
+import { beginUndoEpisode, undoOnRecoveryEnd } from './undo.js';
 
 /** Retransmit the first unacknowledged segment (RFC 5681 §3.2 step 2, RFC 6582 §3.2 step 5). */
 export function retransmitFirstUnacked(engine: TcpEngine, conn: TcpConnection, now: number): void {
@@ -26,6 +27,7 @@ export function renoOnDuplicateAck(engine: TcpEngine, conn: TcpConnection, now: 
     conn.inRecovery = true;
     conn.fastRecoveries++;
     conn.recoveryPoint = conn.sndMax;
+    beginUndoEpisode(conn);
     const ssthresh = conn.cc.onCongestionEvent(now, flight);
     retransmitFirstUnacked(engine, conn, now);
     conn.cc.cwnd = ssthresh + DUP_THRESH * conn.smss;
@@ -44,6 +46,7 @@ export function renoOnNewAck(engine: TcpEngine, conn: TcpConnection, now: number
     conn.cc.cwnd = Math.min(conn.cc.ssthresh, Math.max(flight, conn.smss) + conn.smss);
     conn.inRecovery = false;
     conn.cc.onRecoveryExit(now);
+    undoOnRecoveryEnd(conn);
     return;
   }
   // Partial acknowledgment (step 5): resend the next hole, deflate by what was acked, add back one SMSS.

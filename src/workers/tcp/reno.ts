@@ -49,4 +49,18 @@ export class RenoCongestionControl implements CongestionControl {
   onIdleRestart(): void {
     this.cwnd = Math.min(this.cwnd, this.iw);
   }
+
+  private priorCwnd = 0;
+  private priorSsthresh = 0;
+
+  markUndoPoint(): void {
+    this.priorCwnd = this.cwnd;
+    this.priorSsthresh = this.ssthresh;
+  }
+
+  undo(): void {
+    this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+    this.ssthresh = Math.max(this.ssthresh, this.priorSsthresh);
+    this.bytesAckedInAvoidance = 0;
+  }
 }

@@ -1,87 +1,153 @@
-// SACK-based loss recovery, RFC 6675: entering recovery on DupThresh duplicate ACKs or when IsLost(HighACK + 1),
-// sending under the pipe estimate (SetPipe) what NextSeg() picks, and leaving at RecoveryPoint.
+// SACK-based loss recovery, RFC 6675, with loss *detection* by RACK (RFC 8985 §6; IsLost() is RACK's lost mark):
+// what each ACK of a SACK connection does — D-SACKs (undo, RFC 3708; the reordering window, RFC 8985 §6.2 step 4),
+// the tail loss probe's verdict (§7.4), leaving recovery at RecoveryPoint, RACK's loss marks, entering recovery —
+// and the transmitter during recovery: under the pipe estimate (SetPipe), what NextSeg() picks.
 import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
+import { rackDetectLoss, rackMayDetect, rackOnDelivered, rackOnRecoveryExit, rackUpdateReorderWindow } from './rack.js';
 import { growWindow } from './reno-recovery.js';
-import { DUP_THRESH } from './sack-scoreboard.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax, seqMin } from './seq.js';
+import { SEGMENT_SACKED } from './sent-segments.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqMin } from './seq.js';
 import { segmentRoom, sendRange } from './snd.js';
+import { lossProbeOnAck } from './tlp.js';
+import { beginUndoEpisode, continueUndoEpisode, undoOnDsack, undoOnRecoveryEnd } from './undo.js';
 
-/** RFC 6675 §4 SetPipe(): octets not lost and not SACKed, plus octets retransmitted, in [HighACK, HighData). */
+/**
+ * RFC 6675 §4 SetPipe(): the octets in flight — sent, not cumulatively acknowledged, not SACKed, not deemed lost
+ * (a retransmission puts a lost segment back in flight).
+ */
 export function pipe(conn: TcpConnection): number {
-  const sb = conn.scoreboard;
-  const boundary = sb.lossBoundary(conn.smss, conn.sndUna);
-  const notLost = sb.unsackedBytes(seqMax(boundary, conn.sndUna), conn.sndMax);
-  const retransmitted = sb.unsackedBytes(conn.sndUna, seqMin(conn.highRxt, conn.sndMax));
-  return notLost + retransmitted;
+  return Math.max(seqDiff(conn.sndMax, conn.sndUna) - conn.scoreboard.sackedBytes - conn.sent.lostBytes, 0);
 }
 
-/** Any ACK on a SACK connection; `duplicate` per RFC 6675 §2 (ack = HighACK, new SACK data, data outstanding). */
+/** Scratch for the newly SACKed ranges of one ACK. */
+const newlySacked: number[] = [];
+
+/**
+ * The SACK blocks of an ACK (RFC 2018): records them in the scoreboard, marks the segments they newly cover and
+ * lets RACK learn from them (RFC 8985 §6.2 steps 1–3). `highAck` is the ACK's cumulative point (if it advanced),
+ * `tsEcr` its echoed timestamp or -1. Returns the newly SACKed bytes.
+ */
+export function recordSackBlocks(
+  conn: TcpConnection, now: number, highAck: number, blocks: Uint32Array, count: number, tsEcr: number,
+): number {
+  newlySacked.length = 0;
+  const added = conn.scoreboard.update(highAck, conn.sndMax, blocks, count, newlySacked);
+  const sent = conn.sent;
+  for (let k = 0; k < newlySacked.length; k += 2) {
+    sent.markSacked(newlySacked[k], newlySacked[k + 1]);
+    for (let i = sent.markedFrom; i < sent.markedTo; i++) rackOnDelivered(conn, sent, i, now, tsEcr);
+  }
+  return added;
+}
+
+/** The cumulative ACK reached `ack`: RACK learns from the segments it delivers, which then leave the list. */
+export function acknowledgeSent(conn: TcpConnection, now: number, ack: number, tsEcr: number): void {
+  const sent = conn.sent;
+  for (let i = sent.first, n = sent.limit; i < n && seqLe(sent.end(i), ack); i++) {
+    if (!(sent.flags(i) & SEGMENT_SACKED)) rackOnDelivered(conn, sent, i, now, tsEcr);
+  }
+  sent.acknowledge(ack);
+}
+
+/**
+ * Every ACK of a SACK connection, after its blocks and cumulative point were recorded. `acked`: bytes it
+ * cumulatively acknowledged; `dsackLeft`/`dsackRight`: its D-SACK block (right -1: none); `dupAck`: it neither
+ * advanced nor SACKed anything.
+ */
 export function sackOnAck(
   engine: TcpEngine,
   conn: TcpConnection,
   now: number,
   acked: number,
-  _newlySacked: number,
-  duplicate: boolean,
+  dsackLeft: number,
+  dsackRight: number,
+  dupAck: boolean,
   flightBefore: number,
 ): void {
-  if (conn.inRecovery) {
+  if (dsackRight >= 0) undoOnDsack(engine, conn, now, dsackLeft, dsackRight);
+  rackUpdateReorderWindow(conn, dsackRight >= 0);
+  lossProbeOnAck(engine, conn, now, conn.sndUna, dsackRight, dupAck);
+  if (conn.inRecovery || conn.lossRecovery) {
     if (seqGe(conn.sndUna, conn.recoveryPoint)) {
-      // §5 (A): recovery ends when RecoveryPoint is cumulatively acknowledged; cwnd stays at ssthresh.
+      // RFC 6675 §5 (A): recovery ends when RecoveryPoint is cumulatively acknowledged; after a fast recovery cwnd
+      // is ssthresh, after a timeout it grew by slow start from one segment (RFC 5681 §3.1).
+      if (conn.inRecovery) conn.cc.cwnd = Math.min(conn.cc.cwnd, conn.cc.ssthresh);
       conn.inRecovery = false;
+      conn.lossRecovery = false;
       conn.dupAcks = 0;
-      conn.cc.cwnd = conn.cc.ssthresh;
       conn.cc.onRecoveryExit(now);
+      rackOnRecoveryExit(conn);
+      undoOnRecoveryEnd(conn);
+    } else if (conn.lossRecovery && acked > 0) {
+      growWindow(conn, now, acked, flightBefore);
     }
-    return; // the transmitter sends under the pipe rule
-  }
-  if (acked > 0) {
+  } else if (acked > 0) {
     conn.dupAcks = 0;
     growWindow(conn, now, acked, flightBefore);
-  } else if (duplicate) {
+  } else if (dupAck) {
     conn.dupAcks++;
   }
-  // §5 (C.2) / step 4: start recovery, but not inside the previous one's sequence range.
-  const lost = conn.scoreboard.rangeCount > 0 && conn.scoreboard.isLost(conn.sndUna, conn.smss);
-  if ((conn.dupAcks >= DUP_THRESH || lost) && seqGt(conn.sndUna, conn.recoveryPoint) && conn.sndMax !== conn.sndUna) {
-    conn.inRecovery = true;
-    conn.fastRecoveries++;
-    conn.recoveryPoint = conn.sndMax;
-    // (4.2) ssthresh = cwnd = FlightSize / 2 (or CUBIC's β); (4.3) the first loss goes out regardless of pipe.
-    conn.cc.cwnd = conn.cc.onCongestionEvent(now, flightBefore);
-    conn.highRxt = conn.sndUna;
-    const hole = conn.scoreboard.skipSacked(conn.sndUna);
-    const holeEnd = conn.scoreboard.nextSackedStart(hole, conn.sndMax);
-    retransmitAt(engine, conn, now, hole, holeEnd);
+  detectLosses(engine, conn, now);
+  if (!conn.inRecovery && !conn.lossRecovery && conn.sent.lostBytes > 0) enterRecovery(engine, conn, now, flightBefore);
+}
+
+/** RACK's step 5 and its reordering timer; counts what it marked. */
+export function detectLosses(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  if (!rackMayDetect(conn)) {
+    conn.rackAt = -1;
+    return;
   }
+  const marked = rackDetectLoss(conn, now);
+  conn.rackLosses += marked;
+  engine.stats.rackLosses += marked;
+  if (conn.rackAt >= 0) engine.schedule(conn);
 }
 
-function retransmitAt(engine: TcpEngine, conn: TcpConnection, now: number, seq: number, holeEnd: number): boolean {
-  const dataEnd = seqMin(holeEnd, conn.sendDataEnd);
+/**
+ * RFC 6675 §5 step 4, entered on RACK's first loss mark: RecoveryPoint = HighData; (4.2) ssthresh and cwnd fall —
+ * unless the loss is of data sent before the last reduction's RecoveryPoint, which that reduction answered
+ * (RFC 6582 §3.2 step 2's rule); (4.3) the first lost segment goes out regardless of pipe.
+ */
+export function enterRecovery(engine: TcpEngine, conn: TcpConnection, now: number, flight: number): void {
+  const first = conn.sent.firstLost();
+  if (first < 0) return;
+  const lostStart = conn.sent.start(first);
+  if (seqGe(lostStart, conn.recoveryPoint)) {
+    beginUndoEpisode(conn);
+    conn.cc.cwnd = conn.cc.onCongestionEvent(now, flight);
+    conn.fastRecoveries++;
+  } else {
+    continueUndoEpisode(conn);
+  }
+  conn.inRecovery = true;
+  conn.recoveryPoint = conn.sndMax;
+  conn.tlpAt = -1;
+  retransmitAt(engine, conn, now, lostStart, conn.sent.end(first));
+}
+
+/** Resends the start of [seq, end) — one segment's worth, and the FIN if it lies there. */
+function retransmitAt(engine: TcpEngine, conn: TcpConnection, now: number, seq: number, end: number): boolean {
+  const dataEnd = seqMin(end, conn.sendDataEnd);
   const len = Math.max(Math.min(segmentRoom(conn), seqDiff(dataEnd, seq)), 0);
-  const fin = conn.finSeq >= 0 && seqAdd(seq, len) === conn.finSeq && seqGt(conn.sndMax, conn.finSeq) && seqGt(holeEnd, conn.finSeq);
+  const fin = conn.finSeq >= 0 && seqAdd(seq, len) === conn.finSeq && seqGt(conn.sndMax, conn.finSeq) && seqGt(end, conn.finSeq);
   if (len === 0 && !fin) return false;
-  if (!sendRange(engine, conn, now, seq, len, fin)) return false;
-  const end = seqAdd(seq, len + (fin ? 1 : 0));
-  if (seqGt(end, conn.highRxt)) conn.highRxt = end;
-  return true;
+  return sendRange(engine, conn, now, seq, len, fin);
 }
 
-/** §5 (C): while cwnd − pipe ≥ 1 SMSS, send the segment NextSeg() (§4) chooses. */
+/**
+ * §5 (C): while cwnd − pipe ≥ 1 SMSS, send what NextSeg() (§4) picks: rule 1, the first segment deemed lost;
+ * rule 2, new data. Rule 3 (resending what is not yet deemed lost) is left to RACK's timer and the loss probe.
+ */
 export function sackRecoveryTransmit(engine: TcpEngine, conn: TcpConnection, now: number): void {
-  const sb = conn.scoreboard;
+  const sent = conn.sent;
   for (let guard = 0; guard < 1024; guard++) {
     if (conn.cc.cwnd - pipe(conn) < conn.smss) return;
-    const boundary = sb.lossBoundary(conn.smss, conn.sndUna);
-    const highestSacked = sb.highestSacked(conn.sndUna);
-    const candidate = sb.skipSacked(seqMax(conn.highRxt, conn.sndUna));
-    // Rule 1: the first unSACKed, not yet retransmitted octet that IsLost().
-    if (seqLt(candidate, boundary) && seqLt(candidate, highestSacked)) {
-      if (!retransmitAt(engine, conn, now, candidate, sb.nextSackedStart(candidate, conn.sndMax))) return;
+    const lost = sent.firstLost();
+    if (lost >= 0) {
+      if (!retransmitAt(engine, conn, now, sent.start(lost), sent.end(lost))) return;
       continue;
     }
-    // Rule 2: new data, if the receiver's window allows.
     const seq = conn.sndMax;
     const available = seqDiff(conn.sendDataEnd, seq);
     const windowRoom = seqDiff(seqAdd(conn.sndUna, conn.sndWnd), seq);
@@ -89,14 +155,11 @@ export function sackRecoveryTransmit(engine: TcpEngine, conn: TcpConnection, now
     if (len > 0) {
       const fin = conn.finSeq >= 0 && seqAdd(seq, len) === conn.finSeq;
       if (!sendRange(engine, conn, now, seq, len, fin)) return;
-      conn.sndNxt = conn.sndMax;
-      continue;
+    } else if (seq === conn.finSeq) {
+      if (!sendRange(engine, conn, now, seq, 0, true)) return; // the FIN, alone, after all the data
+    } else {
+      return;
     }
-    // Rule 3: an unSACKed octet below the highest SACKed one, even if not yet deemed lost.
-    if (seqLt(candidate, highestSacked)) {
-      if (!retransmitAt(engine, conn, now, candidate, sb.nextSackedStart(candidate, conn.sndMax))) return;
-      continue;
-    }
-    return;
+    conn.sndNxt = conn.sndMax;
   }
 }

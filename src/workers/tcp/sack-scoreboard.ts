@@ -40,9 +40,10 @@ export class SackScoreboard {
   /**
    * Records the SACK blocks of one ACK (RFC 2018 §3) and drops everything at or below `highAck`. Blocks outside
    * (highAck, highData] or empty are ignored (RFC 2018 §8; D-SACK blocks below highAck carry nothing we use).
-   * Returns the number of newly SACKed bytes.
+   * Returns the number of newly SACKed bytes; `newly`, when given, receives the newly SACKed ranges as
+   * (start, end) pairs.
    */
-  update(highAck: number, highData: number, blocks: Uint32Array, blockCount: number): number {
+  update(highAck: number, highData: number, blocks: Uint32Array, blockCount: number, newly?: number[]): number {
     this.advance(highAck);
     let added = 0;
     for (let i = 0; i < blockCount; i++) {
@@ -50,7 +51,7 @@ export class SackScoreboard {
       const right = blocks[2 * i + 1];
       if (!seqLt(left, right) || seqLe(right, highAck) || seqGt(right, highData)) continue;
       if (seqLt(left, highAck)) left = highAck;
-      added += this.insert(left, right);
+      added += this.insert(left, right, newly);
     }
     return added;
   }
@@ -72,7 +73,7 @@ export class SackScoreboard {
     }
   }
 
-  private insert(left: number, right: number): number {
+  private insert(left: number, right: number, newly?: number[]): number {
     const starts = this.starts;
     const ends = this.ends;
     // First range that ends at or after `left` (it may touch or overlap the new one).
@@ -82,12 +83,17 @@ export class SackScoreboard {
     let newLeft = left;
     let newRight = right;
     let covered = 0;
+    // The parts of [left, right) no range held yet: the gaps between the ranges it meets.
+    let cursor = left;
     while (j < starts.length && seqLe(starts[j], right)) {
+      if (newly !== undefined && seqLt(cursor, starts[j])) newly.push(cursor, starts[j]);
+      if (seqGt(ends[j], cursor)) cursor = ends[j];
       newLeft = seqMin(newLeft, starts[j]);
       newRight = seqMax(newRight, ends[j]);
       covered += seqDiff(ends[j], starts[j]);
       j++;
     }
+    if (newly !== undefined && seqLt(cursor, right)) newly.push(cursor, right);
     const added = seqDiff(newRight, newLeft) - covered;
     starts.splice(i, j - i, newLeft);
     ends.splice(i, j - i, newRight);

@@ -1,16 +1,21 @@
 // The send half: processing acknowledgments (RFC 9293 §3.10.7.4 "fifth, check the ACK field"), RTT samples
 // (RFC 6298 §3 Karn, RFC 7323 §4 timestamps), and the transmitter — Nagle (RFC 9293 §3.7.4, off with TCP_NODELAY),
 // sender silly-window avoidance (§3.8.6.2.1), the congestion window, the persist timer and zero-window probes
-// (§3.8.6.1, RFC 1122 §4.2.2.17), and the retransmission timeout (RFC 6298 §5).
+// (§3.8.6.1, RFC 1122 §4.2.2.17), the retransmission timeout (RFC 6298 §5), and the loss-detection timers of
+// RACK-TLP (RFC 8985; rack.ts, tlp.ts).
 import { TCP_ACK, TCP_FIN, TCP_HEADER_BYTES, TCP_PSH, type TcpRepr } from '../../wire/index.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { prepareSegment, sackOptionBytes, sendAck, transmit, tsNow } from './output.js';
+import { firstBlockIsDsack } from './dsack.js';
+import { rackMarkLossesOnTimeout } from './rack.js';
 import { renoOnDuplicateAck, renoOnNewAck } from './reno-recovery.js';
-import { sackOnAck, sackRecoveryTransmit } from './sack-recovery.js';
-import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMin } from './seq.js';
+import { acknowledgeSent, detectLosses, enterRecovery, recordSackBlocks, sackOnAck, sackRecoveryTransmit } from './sack-recovery.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMin } from './seq.js';
+import { onLossProbeTimeout, scheduleLossProbe } from './tlp.js';
 import { TcpState } from './types.js';
 import { abortConnection } from './close.js';
+import { beginUndoEpisode, undoOnAck, undoOnRecoveryEnd, undoOnRetransmit } from './undo.js';
 
 /** Bytes in flight as RFC 5681 counts them (SACKed bytes excluded when SACK is on). */
 export function flightSize(conn: TcpConnection): number {
@@ -49,10 +54,13 @@ export function sendRange(
     engine.stats.retransmittedSegments++;
     // Karn (RFC 6298 §3): no sample from a segment that was retransmitted.
     conn.rttSeq = -1;
+    undoOnRetransmit(conn, now, seq, seqMin(end, conn.sndMax));
   } else if (conn.rttSeq < 0 && !conn.tsEnabled) {
     conn.rttSeq = end;
     conn.rttSentAt = now;
   }
+  // RFC 8985 §6.1: each transmission's time, for RACK.
+  if (conn.sackEnabled) conn.sent.onTransmit(seq, end, now, conn.sndMax);
   if (seqGt(end, conn.sndMax)) conn.sndMax = end;
   if (conn.rtoAt < 0) {
     // RFC 6298 §5.1: arm the timer when a segment with data leaves and it is not running.
@@ -80,12 +88,13 @@ export function transmitPending(engine: TcpEngine, conn: TcpConnection, now: num
       // Zero window with at most a probe byte out: persist mode (§3.8.6.1). Pull SND.NXT back like BSD does.
       conn.sndNxt = conn.sndUna;
       conn.rtoAt = -1;
-    } else if (conn.inRecovery && conn.sackEnabled) {
+    } else if (conn.sackEnabled && (conn.inRecovery || conn.lossRecovery || conn.sent.lostBytes > 0)) {
       sackRecoveryTransmit(engine, conn, now);
     } else {
       while (transmitOne(engine, conn, now, force)) force = false;
     }
     updatePersist(engine, conn, now);
+    scheduleLossProbe(engine, conn, now);
   }
   if (conn.ackNow && !conn.outputBlocked) sendAck(engine, conn, now);
 }
@@ -231,14 +240,24 @@ export function onRetransmitTimeout(engine: TcpEngine, conn: TcpConnection, now:
     abortConnection(engine, conn, now, 'ETIMEDOUT', false, true);
     return;
   }
+  beginUndoEpisode(conn);
   conn.cc.onRetransmitTimeout(now, flightSize(conn));
-  // RFC 6675 §5.1: a timeout ends SACK recovery; no new recovery until HighData at this moment is acked.
+  // RFC 6675 §5.1: a timeout ends fast recovery; no new one until HighData at this moment is acked.
   conn.inRecovery = false;
+  conn.lossRecovery = true;
   conn.recoveryPoint = conn.sndMax;
   conn.dupAcks = 0;
-  // A peer may renege on SACKed data (RFC 2018 §8): after a second timeout without progress, forget the SACKs.
-  if (conn.timeoutCount >= 2) conn.scoreboard.clear();
-  conn.sndNxt = conn.sndUna;
+  conn.tlp.endSeq = -1;
+  conn.tlpAt = -1;
+  if (conn.timeoutCount >= 2) {
+    // A peer may renege on SACKed data (RFC 2018 §8): after a second timeout without progress, forget the SACKs.
+    conn.scoreboard.clear();
+    conn.sent.clearSacked();
+  }
+  // With SACK, RACK marks what to resend (RFC 8985 §6.3) and recovery resends it under cwnd, skipping what the
+  // receiver holds; without, go back to SND.UNA (RFC 5681 §3.1, RFC 9293 §3.8.1).
+  if (conn.sackEnabled) rackMarkLossesOnTimeout(conn, now);
+  else conn.sndNxt = conn.sndUna;
   conn.rttSeq = -1;
   conn.rtt.onTimeout();
   transmitPending(engine, conn, now, true);
@@ -265,9 +284,16 @@ export function processAck(engine: TcpEngine, conn: TcpConnection, now: number, 
     conn.sndWl2 = ack;
     if (window > conn.maxSndWnd) conn.maxSndWnd = window;
   }
+  const tsEcr = conn.tsEnabled && tcp.tsPresent && tcp.tsEcr !== 0 ? tcp.tsEcr : -1;
   let newlySacked = 0;
+  let dsackRight = -1;
   if (conn.sackEnabled && tcp.sackBlockCount > 0) {
-    newlySacked = conn.scoreboard.update(advanced > 0 ? ack : conn.sndUna, conn.sndMax, tcp.sackBlocks, tcp.sackBlockCount);
+    if (firstBlockIsDsack(ack, tcp.sackBlocks, tcp.sackBlockCount)) {
+      dsackRight = tcp.sackBlocks[1];
+      conn.dsackIn++;
+      engine.stats.dsackIn++;
+    }
+    newlySacked = recordSackBlocks(conn, now, advanced > 0 ? ack : conn.sndUna, tcp.sackBlocks, tcp.sackBlockCount, tsEcr);
   }
   let finAcked = false;
   if (advanced > 0) {
@@ -282,6 +308,7 @@ export function processAck(engine: TcpEngine, conn: TcpConnection, now: number, 
       conn.sndBufSeq = seqAdd(conn.sndBufSeq, dataAcked);
       conn.bytesAcked += dataAcked;
     }
+    if (conn.sackEnabled) acknowledgeSent(conn, now, ack, tsEcr);
     conn.sndUna = ack;
     if (seqLt(conn.sndNxt, ack)) conn.sndNxt = ack;
     if (seqLt(conn.highRxt, ack)) conn.highRxt = ack;
@@ -292,19 +319,48 @@ export function processAck(engine: TcpEngine, conn: TcpConnection, now: number, 
     // RFC 6298 §5.2–5.3: stop when all is acknowledged, else restart.
     conn.rtoAt = conn.sndMax === conn.sndUna ? -1 : now + conn.rtt.rto;
     engine.schedule(conn);
-    if (conn.sackEnabled) sackOnAck(engine, conn, now, advanced, newlySacked, false, flightBefore);
-    else renoOnNewAck(engine, conn, now, advanced, flightBefore);
+    undoOnAck(engine, conn, now, tcp.tsPresent, tcp.tsEcr);
+    if (conn.sackEnabled) {
+      sackOnAck(engine, conn, now, advanced, dsackLeft(tcp, dsackRight), dsackRight, false, flightBefore);
+    } else {
+      if (conn.lossRecovery && seqGe(ack, conn.recoveryPoint)) {
+        // The data outstanding at the timeout is all acknowledged (RFC 6582 §3.2's recover point).
+        conn.lossRecovery = false;
+        undoOnRecoveryEnd(conn);
+      }
+      renoOnNewAck(engine, conn, now, advanced, flightBefore);
+    }
     if (dataAcked > 0) engine.events.onWritable(conn);
   } else if (advanced === 0 && conn.sndMax !== conn.sndUna) {
     // RFC 5681 §2 duplicate ACK (RFC 6675 §2: or one that SACKs new data).
     const duplicate = segLen === 0 && !(tcp.flags & 0x03) && !windowChanged;
     if (conn.sackEnabled) {
-      if (duplicate || newlySacked > 0) sackOnAck(engine, conn, now, 0, newlySacked, true, flightBefore);
+      sackOnAck(engine, conn, now, 0, dsackLeft(tcp, dsackRight), dsackRight, duplicate && newlySacked === 0, flightBefore);
     } else if (duplicate) {
       renoOnDuplicateAck(engine, conn, now, flightBefore);
     }
   }
   return finAcked;
+}
+
+function dsackLeft(tcp: TcpRepr, dsackRight: number): number {
+  return dsackRight >= 0 ? tcp.sackBlocks[0] : -1;
+}
+
+/** The RACK reordering timer (RFC 8985 §6.2 step 5) and the loss probe timer (§7.3), when due. */
+export function onLossDetectionTimers(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  if (conn.rackAt >= 0 && conn.rackAt <= now) {
+    conn.rackAt = -1;
+    if (conn.sackEnabled && conn.sndMax !== conn.sndUna && canSendData(conn.state)) {
+      detectLosses(engine, conn, now);
+      if (!conn.inRecovery && !conn.lossRecovery && conn.sent.lostBytes > 0) enterRecovery(engine, conn, now, flightSize(conn));
+      transmitPending(engine, conn, now);
+    }
+  }
+  if (conn.tlpAt >= 0 && conn.tlpAt <= now) {
+    if (canSendData(conn.state)) onLossProbeTimeout(engine, conn, now);
+    else conn.tlpAt = -1;
+  }
 }
 
 function takeRttSample(conn: TcpConnection, now: number, tcp: TcpRepr, ack: number): void {

@@ -1,6 +1,6 @@
-// Timers. Each connection keeps absolute due times per mechanism (retransmission, persist, delayed ACK,
-// keepalive, TIME-WAIT); the engine keeps one min-heap of (due, connection) entries so `pollAt()` is O(1) and
-// `onTimers(now)` touches only connections that are due. Entries are never removed: an entry whose due time no
+// Timers. Each connection keeps absolute due times per mechanism (retransmission, persist, delayed ACK, RACK's
+// reordering timer, the loss probe, keepalive, TIME-WAIT); the engine keeps one min-heap of (due, connection)
+// entries so `pollAt()` is O(1) and `onTimers(now)` touches only connections that are due. Entries are never removed: an entry whose due time no
 // longer matches the connection's `scheduledAt` is stale and skipped (lazy deletion).
 import type { TcpConnection } from './connection.js';
 
@@ -67,6 +67,8 @@ export function nextTimerOf(conn: TcpConnection): number {
   if (conn.rtoAt >= 0 && conn.rtoAt < t) t = conn.rtoAt;
   if (conn.persistAt >= 0 && conn.persistAt < t) t = conn.persistAt;
   if (conn.delayedAckAt >= 0 && conn.delayedAckAt < t) t = conn.delayedAckAt;
+  if (conn.rackAt >= 0 && conn.rackAt < t) t = conn.rackAt;
+  if (conn.tlpAt >= 0 && conn.tlpAt < t) t = conn.tlpAt;
   if (conn.keepaliveAt >= 0 && conn.keepaliveAt < t) t = conn.keepaliveAt;
   if (conn.timeWaitAt >= 0 && conn.timeWaitAt < t) t = conn.timeWaitAt;
   return t;

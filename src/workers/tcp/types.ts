@@ -202,6 +202,13 @@ export interface TcpInfo {
   retransmits: number;
   timeouts: number;
   fastRecoveries: number;
+  /** D-SACK blocks received (RFC 2883), retransmissions shown needless by them or by timestamps (RFC 3708, RFC
+   * 3522), window reductions undone, segments RACK marked lost (RFC 8985 §6), loss probes sent (§7). */
+  dsackIn: number;
+  spuriousRetransmits: number;
+  undos: number;
+  rackLosses: number;
+  tlpProbes: number;
   segmentsOut: number;
   segmentsIn: number;
   bytesAcked: number;
