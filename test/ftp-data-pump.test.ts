@@ -157,6 +157,28 @@ describe('receiveData into a caller-owned buffer (NetTransport with `receive`)',
     expect(dataEvents).toBe(0);
     expect(copies.some((c) => c.length === 64 * 1024)).toBe(true);
   });
+
+  it('one buffer shared by transfers in turn: a late read of the old receiver never reaches the new one', () => {
+    const buffer = new Uint8Array(16);
+    const old = new DirectReceiver(buffer);
+    const seenByOld: string[] = [];
+    old.take((length) => {
+      seenByOld.push(Buffer.from(buffer.subarray(0, length)).toString());
+      return true;
+    });
+    buffer.set(Buffer.from('first'));
+    expect(old.onData(5)).toBe(true);
+    old.release();
+    const next = new DirectReceiver(buffer);
+    expect(next.buffer).toBe(buffer);
+    buffer.set(Buffer.from('stale'));
+    old.onData(5); // a read the old connection still delivers: copied aside in the old receiver only
+    buffer.set(Buffer.from('early'));
+    next.onData(5); // the next connection's data before its reader took over
+    const early = next.take(() => true);
+    expect(early.map((chunk) => chunk.toString())).toEqual(['early']);
+    expect(seenByOld).toEqual(['first']);
+  });
 });
 
 describe('segmentedDownload into /dev/null', () => {

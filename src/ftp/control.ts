@@ -5,7 +5,7 @@ import { describeCommand, encodeCommand } from './command.js';
 import { FtpError } from './errors.js';
 import { ReplyParser, describeReply, type FtpReply, type ReplyLimits } from './reply.js';
 import type { FtpSocket } from './transport.js';
-import { waitFor } from './wait.js';
+import { ReusableTimer, waitFor, type Interrupt } from './wait.js';
 
 /** At most this many unclaimed replies are kept; more means the server talks nonsense. */
 const MAX_QUEUED_REPLIES = 64;
@@ -31,6 +31,8 @@ export class ControlConnection {
     this.fail(new FtpError('connection', `control connection error: ${error.message}`, { cause: error }));
   private readonly onClose = (): void => this.fail(new FtpError('connection', 'control connection closed by the server'));
   private failureListeners = new Set<(error: FtpError) => void>();
+  /** Times every reply wait: one reader at a time, so one timer (see ReusableTimer). */
+  private readonly replyTimer = new ReusableTimer();
 
   constructor(socket: FtpSocket, options: ControlOptions = {}) {
     if (socket.remoteAddress === undefined || socket.localAddress === undefined) {
@@ -82,8 +84,11 @@ export class ControlConnection {
     this.socket.write(line);
   }
 
-  /** The next reply; `timeoutMs` undefined only when something else bounds the wait (pass a signal). */
-  nextReply(timeoutMs: number | undefined, what: string, signal?: AbortSignal): Promise<FtpReply> {
+  /**
+   * The next reply; `timeoutMs` undefined only when something else bounds the wait (a signal or an interrupt).
+   */
+  nextReply(timeoutMs: number | undefined, what: string, signal?: AbortSignal, interrupt?: Interrupt): Promise<FtpReply> {
+    if (interrupt?.reason !== undefined) return Promise.reject(interrupt.reason);
     const queued = this.queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.failure !== undefined) return Promise.reject(this.failure);
@@ -97,14 +102,14 @@ export class ControlConnection {
           unlisten();
         };
       },
-      { timeoutMs, what, signal },
+      { timeoutMs, what, signal, interrupt, timer: this.replyTimer },
     );
   }
 
   /** Sends a command and returns its first reply. */
-  async request(verb: string, timeoutMs: number, arg?: string, signal?: AbortSignal): Promise<FtpReply> {
+  async request(verb: string, timeoutMs: number, arg?: string, signal?: AbortSignal, interrupt?: Interrupt): Promise<FtpReply> {
     this.send(verb, arg);
-    return this.nextReply(timeoutMs, `reply to ${verb}`, signal);
+    return this.nextReply(timeoutMs, `reply to ${verb}`, signal, interrupt);
   }
 
   /**
@@ -171,6 +176,7 @@ export class ControlConnection {
     this.failure = shutdown !== undefined && error.message.includes('closed by the server')
       ? new FtpError('connection', `server closed the connection: ${describeReply(shutdown)}`, { code: 421 })
       : error;
+    this.replyTimer.dispose();
     this.detach(this.socket);
     this.socket.on('error', () => {}); // late errors after destroy must not crash the process
     this.socket.destroy();

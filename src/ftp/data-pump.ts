@@ -28,7 +28,9 @@ export interface ReceiveOptions {
 /**
  * A caller-owned receive buffer for one data connection (FtpConnectOptions.receive). Reads that arrive before
  * `receiveData` takes over (between connecting and the server's 150) are copied aside, at most
- * `EARLY_LIMIT` bytes before the socket is paused.
+ * `EARLY_LIMIT` bytes before the socket is paused. The buffer may be shared by transfers that run one after
+ * another (a client's downloads): each transfer makes its own receiver, so a late read of an old connection
+ * can never reach the next transfer's reader.
  */
 export class DirectReceiver implements FtpDirectReceive {
   readonly buffer: Uint8Array;
@@ -36,8 +38,8 @@ export class DirectReceiver implements FtpDirectReceive {
   private early: Buffer[] = [];
   private earlyBytes = 0;
 
-  constructor(bytes = 256 * 1024) {
-    this.buffer = new Uint8Array(bytes);
+  constructor(buffer: Uint8Array | number = RECEIVE_BUFFER_BYTES) {
+    this.buffer = typeof buffer === 'number' ? new Uint8Array(buffer) : buffer;
   }
 
   onData(length: number): boolean {
@@ -63,6 +65,8 @@ export class DirectReceiver implements FtpDirectReceive {
 }
 
 const EARLY_LIMIT = 1024 * 1024;
+/** A direct receive buffer's default size: four 64 KiB reads of a fast stream per event-loop turn. */
+export const RECEIVE_BUFFER_BYTES = 256 * 1024;
 
 export interface ReceiveResult {
   readonly bytes: number;

@@ -58,14 +58,15 @@ export class NetTransport implements FtpTransport {
         let connected = false;
         const onConnect = (): void => {
           connected = true;
-          socket.setNoDelay(true);
+          if (options.noDelay !== false) socket.setNoDelay(true);
           resolve(socket);
         };
         const onError = (error: Error): void => {
           reject(new FtpError('connection', `cannot connect to ${options.host}:${options.port}: ${error.message}`, { cause: error }));
         };
-        socket.once('connect', onConnect);
-        socket.once('error', onError);
+        // `on`, not `once`: the cleanup below removes both whichever comes first, and `once` wraps each listener.
+        socket.on('connect', onConnect);
+        socket.on('error', onError);
         return () => {
           socket.off('connect', onConnect);
           socket.off('error', onError);

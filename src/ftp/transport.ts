@@ -22,6 +22,11 @@ export interface FtpConnectOptions {
   /** The transport rejects with FtpError('timeout') if the connection is not up in time. */
   readonly timeoutMs: number;
   /**
+   * Turn Nagle's algorithm off (TCP_NODELAY), default true: commands and uploads want every write sent at once.
+   * A download's data connection writes nothing and passes false, saving a system call per transfer.
+   */
+  readonly noDelay?: boolean | undefined;
+  /**
    * Optional, for a download's data connection: read straight into `receive.buffer` (node:net's `onread`), with
    * no allocation per read. A transport that honours it (node:net's sockets and ringstack's TcpSocket both take
    * `onread`) delivers every read through `receive.onData` and emits no 'data' events; one that does not just
