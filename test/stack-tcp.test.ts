@@ -165,7 +165,8 @@ describe('TCP over the memory wire', () => {
     expect([c.getsockopt('SO_RCVBUF'), c.getsockopt('SO_SNDBUF')]).toEqual([RCVBUF, SNDBUF]);
     expect(() => c.setsockopt('SO_SNDBUF', -1)).toThrow(RangeError);
     const peer = await accepted;
-    // Both ways at once, nobody reading on either side yet: B's receive window is auto-tuned (up to 4 MiB).
+    peer.setsockopt('SO_RCVBUF', RCVBUF); // after the handshake: B may still take what its SYN-ACK offered
+    // Both ways at once, nobody reading on either side yet.
     const sentToA = sendAll(peer, SIZE, 11);
     const sentToB = sendAll(c, SIZE, 12);
     await new Promise((r) => A.clock.setTimer(30_000, () => r(undefined)));
@@ -174,15 +175,43 @@ describe('TCP over the memory wire', () => {
     expect(infoA!.bytesReceived - c.readableLength).toBeLessThanOrEqual(RCVBUF);
     expect(infoA!.bytesReceived).toBeLessThan(SIZE / 4);
     expect(infoB!.sndWnd).toBe(0);
-    // A's send ring holds written but unacknowledged bytes: never more than SO_SNDBUF, although B took them all.
+    // A's send ring holds written but unacknowledged bytes: never more than SO_SNDBUF.
+    expect(infoA!.bytesAcked).toBeLessThanOrEqual(65_535 + RCVBUF);
     expect(c.bytesWritten - infoA!.bytesAcked).toBeLessThanOrEqual(SNDBUF);
-    expect(c.bytesWritten).toBeLessThan(SIZE);
-    // Lifting both lets everything through, intact.
+    expect(c.bytesWritten).toBeLessThan(SIZE / 4);
+    // Lifting the limits lets everything through, intact.
     c.setsockopt('SO_RCVBUF', 4 << 20);
     c.setsockopt('SO_SNDBUF', 4 << 20);
+    peer.setsockopt('SO_RCVBUF', 4 << 20);
     const [gotA, gotB] = await Promise.all([drain(c), drain(peer)]);
     expect(gotA).toEqual({ bytes: SIZE, sha256: await sentToA });
     expect(gotB).toEqual({ bytes: SIZE, sha256: await sentToB });
+  });
+
+  it('a small SO_RCVBUF still carries a stream through: the window reopens as the application reads', async () => {
+    const [A, B] = await pair('inline');
+    const SIZE = 2 << 20;
+    const server = B.createServer((s) => void sendAll(s, SIZE, 31).then((h) => (sentHash = h)));
+    let sentHash = '';
+    await listen(server, 7006);
+    const c = A.connect({ host: '198.18.1.2', port: 7006 });
+    c.setsockopt('SO_RCVBUF', 16_384);
+    const got = await drain(c);
+    expect(got).toEqual({ bytes: SIZE, sha256: sentHash });
+    // Never more than 16 KiB in flight towards us, so at least 128 segments (TSO would send 64 KiB ones otherwise).
+    expect((await A.stats()).stages.proto?.tcpSegmentsIn).toBeGreaterThanOrEqual(SIZE / 16_384);
+  });
+
+  it('a small SO_SNDBUF still carries a stream through: room reopens as ACKs arrive', async () => {
+    const [A, B] = await pair('inline');
+    const SIZE = 2 << 20;
+    const server = B.createServer({ allowHalfOpen: true });
+    const accepted = new Promise<TcpSocket>((resolve) => server.once('connection', resolve));
+    await listen(server, 7007);
+    const c = A.connect({ host: '198.18.1.2', port: 7007, allowHalfOpen: true });
+    c.setsockopt('SO_SNDBUF', 16_384);
+    const sent = sendAll(c, SIZE, 41);
+    expect(await drain(await accepted)).toEqual({ bytes: SIZE, sha256: await sent });
   });
 
   it('onread (as net.connect): reads land in one caller buffer, no data events; pausing from the callback loses nothing', async () => {

@@ -328,8 +328,8 @@ export class TcpSocket extends Duplex {
       return;
     }
     let room = w.chunk.length - w.offset;
-    // SO_SNDBUF: unacknowledged plus unsent bytes (the ring's content) stay within the limit.
-    if (this.sendBufferLimit > 0) room = Math.min(room, this.sendBufferLimit - ring.readableBytes());
+    // SO_SNDBUF: unacknowledged plus unsent bytes (the ring's content; we produce, so from a fresh head).
+    if (this.sendBufferLimit > 0) room = Math.min(room, this.sendBufferLimit - (ring.capacity - ring.writableBytes()));
     const n = room > 0 ? ring.write(w.chunk, w.offset, room) : 0;
     if (n > 0) {
       w.offset += n;
@@ -337,7 +337,7 @@ export class TcpSocket extends Duplex {
       this.touch();
       this.scheduleWriteNotice();
     }
-    if (w.offset < w.chunk.length) return; // the rest goes when the stage says the ring drained (TcpWritable)
+    if (w.offset < w.chunk.length) return; // the rest goes when the stage says ACKs made room (TcpWritable)
     this.pendingWrite = null;
     w.callback();
     if (this.pendingFinal) this.sendFin();

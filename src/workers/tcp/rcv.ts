@@ -50,8 +50,9 @@ export function initialWindowClamp(initialReceiveWindow: number, rcvMss: number,
  */
 export function receiveSpace(conn: TcpConnection): number {
   const ring = conn.receiveBuffer;
-  const free = ring !== null ? ring.writableBytes() : receiveCapacity(conn);
-  if (conn.rcvBufferLocked) return Math.max(Math.min(free, conn.rcvWindowClamp - (ring !== null ? ring.readableBytes() : 0)), 0);
+  if (ring === null) return Math.min(receiveCapacity(conn), conn.rcvWindowClamp);
+  const free = ring.writableBytes(); // we produce into it: this reads the app's head fresh
+  if (conn.rcvBufferLocked) return Math.max(Math.min(free, conn.rcvWindowClamp - (ring.capacity - free)), 0);
   return Math.min(free, conn.rcvWindowClamp);
 }
 
