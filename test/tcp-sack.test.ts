@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SackScoreboard } from '../src/workers/tcp/sack-scoreboard.js';
 import { ReceiveRanges } from '../src/workers/tcp/receive-ranges.js';
+import { SEGMENT_RETRANSMITTED, SEGMENT_SACKED, SentSegments } from '../src/workers/tcp/sent-segments.js';
 
 function blocks(...pairs: Array<[number, number]>): Uint32Array {
   const out = new Uint32Array(8);
@@ -65,5 +66,50 @@ describe('receive ranges (out-of-order queue bookkeeping)', () => {
     expect(rr.toArray()).toEqual([[6000, 7000]]);
     expect(rr.bytes()).toBe(1000);
     expect(rr.highest(0)).toBe(7000);
+  });
+});
+
+describe('sent segments (RFC 8985 §6.1 per-transmission records)', () => {
+  const base = 0xffff_f000; // crosses the 2^32 wrap
+  const at = (n: number) => (base + n) >>> 0;
+  it('splits records where SACKs and retransmissions cut them, and keeps the lost bytes right', () => {
+    const sent = new SentSegments();
+    sent.onTransmit(at(0), at(3000), 1, at(0)); // a 3-piece super-segment
+    sent.onTransmit(at(3000), at(4000), 2, at(3000));
+    sent.markSacked(at(1000), at(2000));
+    expect(sent.toArray()).toEqual([[at(0), at(1000), 0], [at(1000), at(2000), SEGMENT_SACKED], [at(2000), at(3000), 0], [at(3000), at(4000), 0]]);
+    expect([sent.markedFrom, sent.markedTo].map((i) => i - sent.first)).toEqual([1, 2]);
+    sent.markLost(sent.first);
+    sent.markLost(sent.first + 2);
+    expect(sent.lostBytes).toBe(2000);
+    expect(sent.start(sent.firstLost())).toBe(at(0));
+    // Retransmitting half of the first record: that half is in flight again, the rest still lost.
+    sent.onTransmit(at(0), at(500), 5, at(4000));
+    expect(sent.lostBytes).toBe(1500);
+    expect(sent.flags(sent.first)).toBe(SEGMENT_RETRANSMITTED);
+    expect(sent.sentTime(sent.first)).toBe(5);
+    expect(sent.retransmittedHigh).toBe(at(500));
+    expect(sent.start(sent.firstLost())).toBe(at(500));
+    // A cumulative ACK into a lost record takes its acknowledged part out of the lost bytes.
+    sent.acknowledge(at(700));
+    expect(sent.lostBytes).toBe(1300);
+    expect(sent.start(sent.first)).toBe(at(700));
+    sent.markSacked(at(2000), at(2500));
+    expect(sent.lostBytes).toBe(800);
+    sent.clearLost();
+    expect(sent.firstLost()).toBe(-1);
+    sent.acknowledge(at(4000));
+    expect(sent.count).toBe(0);
+    expect(sent.lostBytes).toBe(0);
+  });
+
+  it('a scoreboard update names the newly SACKed parts only', () => {
+    const sb = new SackScoreboard();
+    const newly: number[] = [];
+    sb.update(0, 100_000, blocks([2000, 3000], [5000, 6000]), 2, newly);
+    expect(newly).toEqual([2000, 3000, 5000, 6000]);
+    newly.length = 0;
+    expect(sb.update(0, 100_000, blocks([1000, 7000]), 1, newly)).toBe(4000);
+    expect(newly).toEqual([1000, 2000, 3000, 5000, 6000, 7000]);
   });
 });

@@ -226,7 +226,6 @@ function completeCookieHandshake(
   conn.sndMax = tcp.ack;
   conn.sndBufSeq = tcp.ack;
   conn.recoveryPoint = cookie;
-  conn.highRxt = tcp.ack;
   conn.sndWnd = tcp.window * 2 ** conn.sndWscale;
   conn.maxSndWnd = conn.sndWnd;
   conn.sndWl1 = tcp.seq;

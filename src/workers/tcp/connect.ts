@@ -21,7 +21,6 @@ export function startSendSequence(engine: TcpEngine, conn: TcpConnection, now: n
   conn.sndMax = conn.sndNxt;
   conn.sndBufSeq = conn.sndNxt;
   conn.recoveryPoint = conn.iss;
-  conn.highRxt = conn.sndNxt;
 }
 
 export function activeOpen(engine: TcpEngine, conn: TcpConnection, now: number, mtu: number): void {

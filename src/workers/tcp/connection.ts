@@ -93,8 +93,6 @@ export class TcpConnection {
   inRecovery = false;
   /** RecoveryPoint (RFC 6675) / recover (RFC 6582). */
   recoveryPoint = 0;
-  /** HighRxt + 1: end of the highest retransmitted range in this recovery (RFC 6675). */
-  highRxt = 0;
   /** SACK connections: every segment sent and not yet acknowledged, with its send time and marks (RFC 8985 §6.1). */
   readonly sent = new SentSegments();
   readonly rack = new RackState();

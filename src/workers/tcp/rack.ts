@@ -88,9 +88,9 @@ export function reorderWindow(conn: TcpConnection): number {
     if (conn.inRecovery || conn.lossRecovery) return 0;
     if (conn.scoreboard.sackedBytes >= DUP_THRESH * conn.smss) return 0;
   }
-  if (!Number.isFinite(rack.minRtt)) return 0;
+  const minRtt = Number.isFinite(rack.minRtt) ? rack.minRtt : 0;
   const srtt = conn.rtt.samples > 0 ? conn.rtt.srtt : Infinity;
-  return Math.min((rack.reoWndMult * rack.minRtt) / 4, srtt);
+  return Math.min((rack.reoWndMult * minRtt) / 4, srtt);
 }
 
 /** Whether step 5 can find anything: some segment is SACKed, or a retransmission is outstanding. */

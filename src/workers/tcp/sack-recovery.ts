@@ -25,18 +25,18 @@ const newlySacked: number[] = [];
 
 /**
  * The SACK blocks of an ACK (RFC 2018): records them in the scoreboard, marks the segments they newly cover and
- * lets RACK learn from them (RFC 8985 §6.2 steps 1–3). `highAck` is the ACK's cumulative point (if it advanced),
- * `tsEcr` its echoed timestamp or -1. Returns the newly SACKed bytes.
+ * lets RACK learn from them (RFC 8985 §6.2 steps 1–3). `highAck` is the ACK's cumulative point (if it advanced).
+ * Returns the newly SACKed bytes.
  */
-export function recordSackBlocks(
-  conn: TcpConnection, now: number, highAck: number, blocks: Uint32Array, count: number, tsEcr: number,
-): number {
+export function recordSackBlocks(conn: TcpConnection, now: number, highAck: number, blocks: Uint32Array, count: number): number {
   newlySacked.length = 0;
   const added = conn.scoreboard.update(highAck, conn.sndMax, blocks, count, newlySacked);
   const sent = conn.sent;
   for (let k = 0; k < newlySacked.length; k += 2) {
     sent.markSacked(newlySacked[k], newlySacked[k + 1]);
-    for (let i = sent.markedFrom; i < sent.markedTo; i++) rackOnDelivered(conn, sent, i, now, tsEcr);
+    // No timestamp check for a SACKed retransmission: the receiver echoes TS.Recent, which out-of-order text does
+    // not update (RFC 7323 §4.3), so the echo predates even the retransmission; min_RTT alone judges it.
+    for (let i = sent.markedFrom; i < sent.markedTo; i++) rackOnDelivered(conn, sent, i, now, -1);
   }
   return added;
 }

@@ -232,6 +232,8 @@ export function onPersistTimeout(engine: TcpEngine, conn: TcpConnection, now: nu
 
 /** RFC 6298 §5.4–5.7 and RFC 5681 §3.1: the retransmission timer fired in a synchronized state. */
 export function onRetransmitTimeout(engine: TcpEngine, conn: TcpConnection, now: number): void {
+  // RFC 8985 §7.2: a PTO capped to the RTO's expiry stands in for it; the probe goes and re-arms the RTO.
+  if (conn.tlpAt >= 0 && conn.tlpAt <= now && canSendData(conn.state) && onLossProbeTimeout(engine, conn, now)) return;
   conn.rtoAt = -1;
   if (conn.sndMax === conn.sndUna) return;
   conn.timeoutCount++;
@@ -293,7 +295,7 @@ export function processAck(engine: TcpEngine, conn: TcpConnection, now: number, 
       conn.dsackIn++;
       engine.stats.dsackIn++;
     }
-    newlySacked = recordSackBlocks(conn, now, advanced > 0 ? ack : conn.sndUna, tcp.sackBlocks, tcp.sackBlockCount, tsEcr);
+    newlySacked = recordSackBlocks(conn, now, advanced > 0 ? ack : conn.sndUna, tcp.sackBlocks, tcp.sackBlockCount);
   }
   let finAcked = false;
   if (advanced > 0) {
@@ -311,7 +313,6 @@ export function processAck(engine: TcpEngine, conn: TcpConnection, now: number, 
     if (conn.sackEnabled) acknowledgeSent(conn, now, ack, tsEcr);
     conn.sndUna = ack;
     if (seqLt(conn.sndNxt, ack)) conn.sndNxt = ack;
-    if (seqLt(conn.highRxt, ack)) conn.highRxt = ack;
     conn.scoreboard.advance(ack);
     takeRttSample(conn, now, tcp, ack);
     conn.timeoutCount = 0;

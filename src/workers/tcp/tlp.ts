@@ -42,11 +42,11 @@ export function scheduleLossProbe(engine: TcpEngine, conn: TcpConnection, now: n
   engine.schedule(conn);
 }
 
-/** §7.3: the PTO fired. Sends one probe and re-arms the RTO (not the PTO). */
-export function onLossProbeTimeout(engine: TcpEngine, conn: TcpConnection, now: number): void {
+/** §7.3: the PTO fired. Sends one probe and re-arms the RTO (not the PTO); false if no probe could go. */
+export function onLossProbeTimeout(engine: TcpEngine, conn: TcpConnection, now: number): boolean {
   conn.tlpAt = -1;
   if (!conn.sackEnabled || conn.inRecovery || conn.lossRecovery || conn.tlp.endSeq >= 0 || conn.sndMax === conn.sndUna
-    || conn.sendBuffer === null) return;
+    || conn.sendBuffer === null) return false;
   const room = segmentRoom(conn);
   const available = seqDiff(conn.sendDataEnd, conn.sndMax);
   const windowRoom = seqDiff(seqAdd(conn.sndUna, conn.sndWnd), conn.sndMax);
@@ -65,17 +65,18 @@ export function onLossProbeTimeout(engine: TcpEngine, conn: TcpConnection, now: 
     const dataEnd = seqMin(conn.sndMax, conn.sendDataEnd);
     const seq = seqMax(conn.sndUna, (dataEnd - room) >>> 0);
     const len = Math.max(seqDiff(dataEnd, seq), 0);
-    if (len === 0 && !finSent) return;
+    if (len === 0 && !finSent) return false;
     sent = sendRange(engine, conn, now, seq, len, finSent);
     retransmission = true;
   }
-  if (!sent) return;
+  if (!sent) return false;
   conn.tlp.endSeq = conn.sndMax;
   conn.tlp.isRetransmission = retransmission;
   conn.tlpProbes++;
   engine.stats.tlpProbes++;
   conn.rtoAt = now + conn.rtt.rto;
   engine.schedule(conn);
+  return true;
 }
 
 /**
