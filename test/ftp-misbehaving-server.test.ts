@@ -114,6 +114,27 @@ describe('misbehaving servers', () => {
     expect(await client.size('/a')).toBe(FILE.length);
   });
 
+  it('a data connection reset before the 150: a connection error, no crash, the client resynchronised', async () => {
+    const { client, server } = await setup({
+      files: { '/a': FILE },
+      handlers: {
+        RETR: async (ctx) => {
+          const data = await ctx.openData();
+          await new Promise((r) => setTimeout(r, 30)); // the client has its connection
+          data.resetAndDestroy(); // and it errors while nobody reads it yet
+          await new Promise((r) => setTimeout(r, 100));
+          ctx.reply('150 opening');
+          ctx.reply('426 Connection closed; transfer aborted.');
+        },
+      },
+    });
+    const error = await rejection(collect(client, '/a'));
+    expect(error.kind).toBe('connection');
+    expect(server.verbs()).toContain('ABOR');
+    expect(client.closed).toBe(false);
+    expect(await client.size('/a')).toBe(FILE.length);
+  });
+
   it('150 and no data connection in active mode: accept timeout', async () => {
     const { client } = await setup({
       files: { '/a': FILE },

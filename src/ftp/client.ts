@@ -14,6 +14,7 @@ import { formatOffset, parseMdtmReply, parseSizeReply } from './numbers.js';
 import {
   chooseDataHost,
   formatEprtArgument,
+  type HostPort,
   formatPortArgument,
   parseEpsvReply,
   parsePasvReply,
@@ -135,6 +136,8 @@ export class FtpClient {
   /** Keepalive NOOPs during a transfer, then the wait for its final reply: one timer each, reused (ReusableTimer). */
   private readonly keepaliveTimer = new ReusableTimer();
   private readonly finalReplyTimer = new ReusableTimer();
+  /** A download's data idle timeout (receiveData), one transfer at a time. */
+  private readonly dataIdleTimer = new ReusableTimer();
   /** The direct receive buffer of downloads whose sink copies (DownloadOptions.sinkCopies), made at first use. */
   private receiveBuffer: Uint8Array | undefined;
 
@@ -360,6 +363,7 @@ export class FtpClient {
       const { outcome, reply } = await this.transfer('RETR', path, options.type ?? 'I', offset, options.signal, (socket, signal) =>
         receiveData(socket, sink, {
           direct,
+          timer: this.dataIdleTimer,
           limit: () => {
             const end = endNow() ?? size;
             return end === undefined ? undefined : end - offset;
@@ -510,16 +514,8 @@ export class FtpClient {
     this.currentType = type;
   }
 
-  /**
-   * EPSV (remembered if it works), else PASV with the RFC 2577 address check; starts connecting and returns the
-   * pending connection (wrapped, so the caller can send the transfer command while the handshake runs). A
-   * download's data connection writes nothing, so it skips TCP_NODELAY (a system call per transfer).
-   */
-  private async openPassive(
-    signal: AbortSignal | undefined,
-    download: boolean,
-    receive?: DirectReceiver,
-  ): Promise<{ connecting: Promise<FtpSocket> }> {
+  /** EPSV (remembered if it works), else PASV with the RFC 2577 address check: where to connect. */
+  private async passiveAddress(signal: AbortSignal | undefined): Promise<HostPort> {
     const peer = unmapIPv4(this.control.peerAddress);
     let host = peer;
     let port = 0;
@@ -545,7 +541,7 @@ export class FtpClient {
       host = choice.host;
       port = offered.port;
     }
-    return { connecting: this.transport.connect({ host, port, timeoutMs: this.timeouts.connectMs, signal, receive, noDelay: !download }) };
+    return { host, port };
   }
 
   /** Listens on the control connection's local address and announces it with EPRT (else PORT). */
@@ -582,7 +578,6 @@ export class FtpClient {
   }
 
   private async protectData(socket: FtpSocket, signal: AbortSignal | undefined): Promise<FtpSocket> {
-    if (!this.protectedData) return socket;
     // RFC 4217 §10.2: resume the control connection's session, so the server knows both belong together.
     const session = await this.sessions.get(Math.min(2000, this.timeouts.connectMs), signal);
     const secure = await this.transport.upgradeToTls(socket, {
@@ -615,22 +610,33 @@ export class FtpClient {
     let data: FtpSocket | undefined;
     let connecting: Promise<FtpSocket> | undefined;
     let listener: FtpListener | undefined;
+    let passive: HostPort | undefined;
     let commandSent = false;
     let finalReceived = false;
     // Our own cancellations are Interrupts, not AbortControllers: a signal costs ~7 µs to make and
     // AbortSignal.any ~25 µs, a fifth of a small file's fetch. The caller's signal is passed through as it is.
     const replyWait = new Interrupt();
     try {
+      // A download's data connection writes nothing, so it skips TCP_NODELAY (a system call per transfer).
+      const connect = (to: HostPort): Promise<FtpSocket> => {
+        const pending = this.transport.connect({ ...to, timeoutMs: this.timeouts.connectMs, signal, receive, noDelay: verb === 'STOR' || verb === 'APPE' })
+          .then((socket) => socket.on('error', ignoreUntilRead));
+        pending.catch(() => undefined); // observed below
+        return pending;
+      };
       if (this.options.mode === 'active') listener = await this.openActive(signal);
-      else ({ connecting } = await this.openPassive(signal, verb !== 'STOR' && verb !== 'APPE', receive));
-      connecting?.catch(() => undefined); // observed below
+      else passive = await this.passiveAddress(signal);
+      // With REST, the handshake runs during its round trip.
+      if (passive !== undefined && offset > 0) connecting = connect(passive);
       if (offset > 0) await this.expect('REST', formatOffset(offset), [350]);
       this.checkInSync();
       commandSent = true;
-      // Passive: the command goes out while our SYN is answered (one round trip less per transfer; the server
-      // accepts the connection when the command arrives). A failed connect ends the wait for the reply at once.
+      // Passive: the command goes out first and the connection is made while the server reads it (the server
+      // accepts the connection when the command arrives; making the socket takes longer than the write, so the
+      // server starts on the command that much earlier). A failed connect ends the wait for the reply at once.
       const firstWait = new Interrupt();
       const firstReply = this.control.request(verb, this.timeouts.replyMs, arg, signal, firstWait);
+      if (passive !== undefined && connecting === undefined) connecting = connect(passive);
       let first: FtpReply;
       if (connecting === undefined) {
         first = await firstReply;
@@ -654,10 +660,12 @@ export class FtpClient {
       if (!isPreliminary(first)) finalReply = first; // a 2xx first: the data may still be in flight
       if (listener !== undefined) {
         data = await this.acceptActive(listener, signal);
+        data.on('error', ignoreUntilRead);
         listener.close();
         listener = undefined;
       }
-      data = await this.protectData(data as FtpSocket, signal);
+      if (data === undefined) throw new FtpError('connection', 'internal: no data connection');
+      if (this.protectedData) data = await this.protectData(data, signal);
       const replyPromise = finalReply !== undefined ? Promise.resolve(finalReply) : this.awaitTransferReply(replyWait);
       replyPromise.catch(() => undefined); // observed below; never an unhandled rejection
       const failedReply = replyPromise.then((reply) => {
@@ -770,6 +778,12 @@ export class FtpClient {
     }
   }
 }
+
+/**
+ * A data connection's errors between connecting and its reader taking over (the server's 150 may take a while)
+ * would otherwise have no listener and crash the process; the reader still sees them (the stream is errored).
+ */
+function ignoreUntilRead(): void {}
 
 function replyError(verb: string, arg: string | undefined, reply: FtpReply, what?: string): FtpError {
   const prefix = what ?? `${describeCommand(verb, arg)} failed`;

@@ -4,7 +4,7 @@
 import { finished, type Duplex } from 'node:stream';
 import { FtpError, abortError } from './errors.js';
 import type { FtpDirectReceive } from './transport.js';
-import { waitFor } from './wait.js';
+import { waitFor, type ReusableTimer } from './wait.js';
 
 export interface ReceiveOptions {
   /**
@@ -23,6 +23,8 @@ export interface ReceiveOptions {
    * transport that ignored it.
    */
   readonly direct?: DirectReceiver | undefined;
+  /** Runs the idle timer on this timer (the client's, reused by each transfer) instead of a new setTimeout. */
+  readonly timer?: ReusableTimer | undefined;
 }
 
 /**
@@ -101,11 +103,16 @@ export function receiveData(
     const backlog: Buffer[] = [];
     let lastActivity = performance.now();
     let timer: NodeJS.Timeout | undefined;
+    const armIdle = (ms: number): void => {
+      if (options.timer !== undefined) options.timer.start(ms, checkIdle);
+      else timer = setTimeout(checkIdle, ms);
+    };
 
     const settle = (action: () => void): void => {
       if (settled) return;
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
+      options.timer?.stop();
       socket.off('data', onData);
       options.direct?.release();
       stopWatching();
@@ -134,7 +141,7 @@ export function receiveData(
         fail(new FtpError('timeout', `data connection idle for ${idleMs} ms (received ${bytes} bytes)`));
         return;
       }
-      timer = setTimeout(checkIdle, consuming === undefined ? Math.max(1, idleMs - quiet) : idleMs);
+      armIdle(consuming === undefined ? Math.max(1, idleMs - quiet) : idleMs);
     };
 
     /** Hands one chunk on; returns false once the transfer is settled or paused for the consumer. */
@@ -203,7 +210,7 @@ export function receiveData(
     });
 
     signal?.addEventListener('abort', onAbort, { once: true });
-    timer = setTimeout(checkIdle, idleMs);
+    armIdle(idleMs);
     if (options.direct !== undefined) {
       const { direct } = options;
       const early = direct.take((length) => {
