@@ -606,7 +606,7 @@ export class FtpClient {
     receive?: DirectReceiver,
   ): Promise<{ outcome: DataOutcome; reply: FtpReply | undefined }> {
     if (signal?.aborted) throw abortError(signal);
-    await this.setType(type);
+    if (this.currentType !== type) await this.setType(type);
     let data: FtpSocket | undefined;
     let connecting: Promise<FtpSocket> | undefined;
     let listener: FtpListener | undefined;
@@ -618,8 +618,9 @@ export class FtpClient {
     const replyWait = new Interrupt();
     try {
       // A download's data connection writes nothing, so it skips TCP_NODELAY (a system call per transfer).
+      const noDelay = verb === 'STOR' || verb === 'APPE';
       const connect = (to: HostPort): Promise<FtpSocket> => {
-        const pending = this.transport.connect({ ...to, timeoutMs: this.timeouts.connectMs, signal, receive, noDelay: verb === 'STOR' || verb === 'APPE' })
+        const pending = this.transport.connect({ ...to, timeoutMs: this.timeouts.connectMs, signal, receive, noDelay })
           .then((socket) => socket.on('error', ignoreUntilRead));
         pending.catch(() => undefined); // observed below
         return pending;

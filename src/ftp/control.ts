@@ -107,8 +107,13 @@ export class ControlConnection {
   }
 
   /** Sends a command and returns its first reply. */
-  async request(verb: string, timeoutMs: number, arg?: string, signal?: AbortSignal, interrupt?: Interrupt): Promise<FtpReply> {
-    this.send(verb, arg);
+  request(verb: string, timeoutMs: number, arg?: string, signal?: AbortSignal, interrupt?: Interrupt): Promise<FtpReply> {
+    // Not async: returning nextReply's promise from an async function would cost two more microtask turns.
+    try {
+      this.send(verb, arg);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.nextReply(timeoutMs, `reply to ${verb}`, signal, interrupt);
   }
 
