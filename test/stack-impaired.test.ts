@@ -17,7 +17,7 @@ const BYTES = 64 << 20;
 const TIMEOUT_MS = 150_000;
 const LOSS = 0.01;
 const DELAY_MS = 5;
-const REORDER = 0.005;
+const REORDER = 0.02;
 
 function report(what: string, r: TransferResult): void {
   console.log(`[impaired] ${what}: ${r.bytes} B in ${r.ms.toFixed(0)} ms = ${((r.bytes * 8) / r.ms / 1e3).toFixed(1)} Mbit/s`);
