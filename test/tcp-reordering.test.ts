@@ -163,8 +163,8 @@ describe('spurious fast retransmissions are undone (RFC 3708 D-SACK, RFC 3522 Ei
    * After a warm-up, holds back the first data segment of the next flight until A retransmits it; then lets the
    * original arrive, and the retransmission too (D-SACK) or not (Eifel alone can tell).
    */
-  function delayedSegment(congestion: CongestionAlgorithm, dropRetransmission: boolean) {
-    const sim = new Simulation(31, { congestion });
+  function delayedSegment(congestion: CongestionAlgorithm, dropRetransmission: boolean, config: Partial<TcpConfig> = {}) {
+    const sim = new Simulation(31, { congestion, ...config });
     const { client, server } = handshake(sim);
     const { sink, send } = pump(sim, client, server);
     send(400_000);
@@ -217,6 +217,18 @@ describe('spurious fast retransmissions are undone (RFC 3708 D-SACK, RFC 3522 Ei
       expect(client.cc.cwnd).toBeGreaterThanOrEqual(cwnd);
     });
   }
+
+  it('without SACK, NewReno\'s fast retransmit is undone by the timestamp echo, its inflated window deflated', () => {
+    const { client, ok, cwnd, ssthresh, retransmitted } = delayedSegment('newreno', false, { sack: false });
+    expect(ok).toBe(true);
+    expect(retransmitted).toBe(true);
+    expect(client.sackEnabled).toBe(false);
+    expect(client.fastRecoveries).toBe(1);
+    expect(client.undos).toBe(1);
+    expect(client.inRecovery).toBe(false);
+    expect(client.cc.cwnd).toBeGreaterThanOrEqual(cwnd);
+    expect(client.cc.ssthresh).toBe(ssthresh);
+  });
 
   it('a real loss is not undone', () => {
     const sim = new Simulation(33);

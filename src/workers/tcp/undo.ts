@@ -125,6 +125,9 @@ function removeCovered(ranges: number[], left: number, right: number, max: numbe
 
 function undoReduction(engine: TcpEngine, conn: TcpConnection, _now: number): void {
   conn.undo.active = false;
+  // NewReno's fast recovery inflates cwnd by a segment per duplicate ACK (RFC 6582 §3.2 step 4): deflate first, as
+  // its full ACK would, so the undo restores the window from before the recovery and not the inflated one.
+  if (conn.inRecovery && !conn.sackEnabled) conn.cc.cwnd = Math.min(conn.cc.cwnd, conn.cc.ssthresh);
   conn.cc.undo();
   conn.undos++;
   engine.stats.undos++;
