@@ -2,11 +2,14 @@
 // namespace over the same veth, downloading the same file to /dev/null in the same run:
 //   ringstack get --kernel (1 and 4 segments), basic-ftp (Client.downloadTo), curl, lftp `pget -n 4`,
 //   and `ringstack get` on our own stack (packet link in the stack namespace) when FTP_BENCH_STACK=1;
-// then small files: COUNT RETRs of 1KiB over one control connection, our FtpClient against curl given COUNT URLs.
-// Runs are interleaved (each round runs every client once) so load from other work hits them alike.
+// then small files: COUNT RETRs of 1KiB over one control connection — our FtpClient in a fresh process (JIT cold)
+// and after WARMUP untimed fetches, the same fetches as bare node:net calls (the floor of any Node client), and
+// curl given COUNT URLs. Runs are interleaved (each round runs every client once) so load from other work hits them
+// alike.
 //
 // Run as root: npx tsx bench/ftp.ts
 //   FTP_BENCH_RUNS=3 rounds · FTP_BENCH_FILE=1GiB (or 100MiB) · FTP_BENCH_SMALL=300 fetches · FTP_BENCH_STACK=0|1
+//   FTP_BENCH_WARMUP=1500 untimed fetches before the warm runs · FTP_BENCH_ONLY=bulk|small (default both)
 // The bed (name ftpbench, files all) is brought up first and taken down at the end, also on failure or Ctrl-C.
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,6 +28,8 @@ const RUNS = Number(process.env.FTP_BENCH_RUNS ?? 3);
 const FILE = process.env.FTP_BENCH_FILE ?? '1GiB';
 const SMALL_COUNT = Number(process.env.FTP_BENCH_SMALL ?? 300);
 const WITH_STACK = process.env.FTP_BENCH_STACK === '1';
+const WARMUP = Number(process.env.FTP_BENCH_WARMUP ?? 1500);
+const ONLY = process.env.FTP_BENCH_ONLY;
 const BED = 'ftpbench';
 const TIMEOUT_MS = 120_000;
 
@@ -192,38 +197,61 @@ async function bulk(bed: Testbed): Promise<string[]> {
   return lines;
 }
 
+interface LoopSample {
+  perSecond: number;
+  medianMs: number;
+}
+
 async function smallFiles(bed: Testbed): Promise<string[]> {
   const host = bed.kclientLink.peerIp;
-  const ours: { perSecond: number; medianMs: number }[] = [];
-  const curls: { perSecond: number; medianMs: number; stalls: number }[] = [];
+  // A Node loop (ours or the bare node:net one) in a fresh process, WARMUP untimed fetches first or none.
+  const loops = [
+    { name: 'FtpClient loop, fresh process', mode: 'retr-loop', warmup: 0 },
+    { name: `FtpClient loop after ${WARMUP} untimed fetches`, mode: 'retr-loop', warmup: WARMUP },
+    { name: 'bare node:net loop, fresh process (Node\'s floor)', mode: 'raw-loop', warmup: 0 },
+    { name: `bare node:net loop after ${WARMUP} untimed fetches`, mode: 'raw-loop', warmup: WARMUP },
+  ];
+  const samples = new Map<string, LoopSample[]>(loops.map((l) => [l.name, []]));
+  const curls: (LoopSample & { stalls: number })[] = [];
   for (let round = 0; round < RUNS; round++) {
-    const { result } = await timed(bed.namespaces.kclient, [process.execPath, '--import', tsx, clientsPath, 'retr-loop', host, '1KiB', String(SMALL_COUNT)]);
-    const summary = json(result);
-    expectBytes('retr-loop', summary['bytes'], SMALL_COUNT * 1024);
-    ours.push({ perSecond: SMALL_COUNT / Number(summary['seconds']), medianMs: Number(summary['medianMs']) });
+    const line: string[] = [];
+    for (const loop of loops) {
+      const argv = [process.execPath, '--import', tsx, clientsPath, loop.mode, host, '1KiB', String(SMALL_COUNT), String(loop.warmup)];
+      const summary = json((await timed(bed.namespaces.kclient, argv)).result);
+      expectBytes(loop.name, summary['bytes'], SMALL_COUNT * 1024);
+      const sample = { perSecond: SMALL_COUNT / Number(summary['seconds']), medianMs: Number(summary['medianMs']) };
+      samples.get(loop.name)?.push(sample);
+      line.push(`${loop.mode}${loop.warmup > 0 ? ' warm' : ''} ${sample.perSecond.toFixed(0)}/s`);
+    }
     // One curl, COUNT URLs: it keeps the control connection and logs in once; -w prints each transfer's time.
     const args = ['curl', '-sS', '-w', '%{size_download} %{time_total}\\n'];
     for (let i = 0; i < SMALL_COUNT; i++) args.push('-o', '/dev/null', `ftp://${host}/1KiB`);
     const curlRun = await timed(bed.namespaces.kclient, args);
-    const rows = curlRun.result.stdout.toString().trim().split('\n').map((line) => line.split(' ').map(Number));
+    const rows = curlRun.result.stdout.toString().trim().split('\n').map((row) => row.split(' ').map(Number));
     if (rows.length !== SMALL_COUNT || rows.some(([bytes]) => bytes !== 1024)) throw new Error(`curl fetched ${rows.length} files, not ${SMALL_COUNT} of 1024 bytes`);
     const times = rows.map(([, seconds]) => seconds as number);
     curls.push({ perSecond: SMALL_COUNT / curlRun.wall, medianMs: median(times) * 1000, stalls: times.filter((t) => t > 0.5).length });
-    console.log(`  round ${round + 1}: ours ${ours.at(-1)?.perSecond.toFixed(0)}/s, curl ${curls.at(-1)?.perSecond.toFixed(0)}/s (${curls.at(-1)?.stalls} transfers over 0.5 s)`);
+    console.log(`  round ${round + 1}: ${line.join(', ')}, curl ${curls.at(-1)?.perSecond.toFixed(0)}/s (median fetch ${curls.at(-1)?.medianMs.toFixed(2)} ms, ${curls.at(-1)?.stalls} transfers over 0.5 s)`);
   }
   const range = (values: number[]): string => `${median(values).toFixed(0)} [${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}]`;
-  const oursRate = median(ours.map((o) => o.perSecond));
+  const rate = (name: string): number => median((samples.get(name) ?? []).map((s) => s.perSecond));
   const curlRate = median(curls.map((c) => c.perSecond));
   const curlSteady = 1000 / median(curls.map((c) => c.medianMs));
+  const [cold, warm, rawCold, rawWarm] = loops.map((l) => l.name) as [string, string, string, string];
   return [
     `${SMALL_COUNT} RETRs of 1KiB over one control connection, ${RUNS} rounds (fetches/s median [range]; per-fetch median in ms)`,
     '',
     '| client | fetches/s | median fetch ms |',
     '|---|---:|---:|',
-    `| FtpClient loop (--kernel transport) | ${range(ours.map((o) => o.perSecond))} | ${median(ours.map((o) => o.medianMs)).toFixed(2)} |`,
+    ...loops.map((l) => {
+      const list = samples.get(l.name) ?? [];
+      return `| ${l.name} | ${range(list.map((s) => s.perSecond))} | ${median(list.map((s) => s.medianMs)).toFixed(2)} |`;
+    }),
     `| curl, ${SMALL_COUNT} URLs in one invocation (whole process) | ${range(curls.map((c) => c.perSecond))} | ${median(curls.map((c) => c.medianMs)).toFixed(2)} |`,
     '',
-    `ratio ours ÷ curl: ${(oursRate / curlRate).toFixed(2)} (whole run), ${(oursRate / curlSteady).toFixed(2)} against curl's median fetch (${curlSteady.toFixed(0)}/s);` +
+    `ours ÷ curl's median fetch (${curlSteady.toFixed(0)}/s): ${(rate(cold) / curlSteady).toFixed(2)} fresh, ${(rate(warm) / curlSteady).toFixed(2)} warm;` +
+      ` ÷ curl's whole run ${(rate(cold) / curlRate).toFixed(2)} / ${(rate(warm) / curlRate).toFixed(2)};` +
+      ` ÷ the bare node:net loop ${(rate(cold) / rate(rawCold)).toFixed(2)} / ${(rate(warm) / rate(rawWarm)).toFixed(2)};` +
       ` curl transfers over 0.5 s per run: ${curls.map((c) => c.stalls).join(', ')}`,
   ];
 }
@@ -252,10 +280,16 @@ async function main(): Promise<void> {
     const curlVersion = (await execCommand(['curl', '--version'], { timeoutMs: 5000 })).stdout.toString().split('\n')[0];
     const lftpVersion = (await execCommand(['lftp', '--version'], { timeoutMs: 5000 })).stdout.toString().split('\n')[0];
     const basicFtpVersion = (JSON.parse(await readFile(fileURLToPath(new URL('../node_modules/basic-ftp/package.json', import.meta.url)), 'utf8')) as { version: string }).version;
-    console.log('bulk download');
-    const bulkLines = await bulk(bed);
-    console.log('small files');
-    const smallLines = await smallFiles(bed);
+    let bulkLines: string[] = [];
+    if (ONLY !== 'small') {
+      console.log('bulk download');
+      bulkLines = await bulk(bed);
+    }
+    let smallLines: string[] = [];
+    if (ONLY !== 'bulk') {
+      console.log('small files');
+      smallLines = await smallFiles(bed);
+    }
     console.log(
       [
         '',

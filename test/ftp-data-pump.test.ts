@@ -158,6 +158,26 @@ describe('receiveData into a caller-owned buffer (NetTransport with `receive`)',
     expect(copies.some((c) => c.length === 64 * 1024)).toBe(true);
   });
 
+  it('a connection that ended before the reader took over: every byte, then the end', async () => {
+    const data = randomBytes(3000);
+    server = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(data);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    const direct = new DirectReceiver(1024);
+    const socket = await new NetTransport().connect({ host: '127.0.0.1', port: address.port, timeoutMs: 2000, receive: direct });
+    await once(socket, 'end'); // read through `direct`: the stream ends with nothing buffered, before any reader
+    expect(socket.readableEnded).toBe(true);
+    const copies: Buffer[] = [];
+    const result = await receiveData(socket, (chunk) => void copies.push(Buffer.from(chunk)), { overflowIsError: true, idleMs: 2000, direct });
+    expect(result).toEqual({ bytes: data.length, stoppedEarly: false });
+    expect(Buffer.concat(copies).equals(data)).toBe(true);
+  });
+
   it('one buffer shared by transfers in turn: a late read of the old receiver never reaches the new one', () => {
     const buffer = new Uint8Array(16);
     const old = new DirectReceiver(buffer);

@@ -631,13 +631,15 @@ export class FtpClient {
       if (passive !== undefined && offset > 0) connecting = connect(passive);
       if (offset > 0) await this.expect('REST', formatOffset(offset), [350]);
       this.checkInSync();
-      commandSent = true;
       // Passive: the command goes out first and the connection is made while the server reads it (the server
       // accepts the connection when the command arrives; making the socket takes longer than the write, so the
       // server starts on the command that much earlier). A failed connect ends the wait for the reply at once.
-      const firstWait = new Interrupt();
-      const firstReply = this.control.request(verb, this.timeouts.replyMs, arg, signal, firstWait);
+      this.control.send(verb, arg); // throws before writing anything for a bad argument
+      commandSent = true;
+      // The SYN waits for the end of this synchronous run (Node connects in a nextTick): connect first.
       if (passive !== undefined && connecting === undefined) connecting = connect(passive);
+      const firstWait = new Interrupt();
+      const firstReply = this.control.nextReply(this.timeouts.replyMs, `reply to ${verb}`, signal, firstWait);
       let first: FtpReply;
       if (connecting === undefined) {
         first = await firstReply;
