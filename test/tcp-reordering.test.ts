@@ -252,6 +252,64 @@ describe('spurious fast retransmissions are undone (RFC 3708 D-SACK, RFC 3522 Ei
   });
 });
 
+describe('retransmission timeouts on a SACK connection', () => {
+  it('a spurious timeout (ACKs held past the RTO) is undone by the echoed timestamps, and nothing more is resent', () => {
+    const sim = new Simulation(61);
+    const { client, server } = handshake(sim);
+    const { sink, send } = pump(sim, client, server);
+    send(400_000);
+    sim.run(() => sink.received === 400_000 && client.sndUna === client.sndMax, 10_000);
+    const cwnd = client.cc.cwnd;
+    const heldAcks: Frame[] = [];
+    let holding = true;
+    sim.tap = (f) => {
+      if (!holding || f.src !== ADDR_B) return true;
+      heldAcks.push(f);
+      return false;
+    };
+    send(100_000);
+    expect(sim.run(() => client.timeouts === 1, 5_000)).toBe(true);
+    expect(client.lossRecovery).toBe(true);
+    expect(client.cc.cwnd).toBe(client.smss);
+    holding = false;
+    for (const f of heldAcks) sim.inject({ src: f.src, dst: f.dst, tcp: f.tcp, payload: f.payload });
+    expect(sim.run(() => sink.received === 500_000 && client.sndUna === client.sndMax && sim.queue.length === 0, 10_000)).toBe(true);
+    expect(client.undos).toBe(1);
+    expect(client.timeouts).toBe(1);
+    // A loss probe first (§7: PTO ≈ 2·SRTT), then the timeout's one segment: no go-back-N after the undo (RFC 4015).
+    expect(client.tlpProbes).toBe(1);
+    expect(client.retransmits).toBe(2);
+    expect(client.lossRecovery).toBe(false);
+    expect(client.cc.cwnd).toBeGreaterThanOrEqual(cwnd);
+  });
+
+  it('a real timeout resends only what the receiver lacks, then leaves loss recovery', () => {
+    const sim = new Simulation(62);
+    const { client, server } = handshake(sim);
+    const { sink, send } = pump(sim, client, server);
+    send(400_000);
+    sim.run(() => sink.received === 400_000 && client.sndUna === client.sndMax, 10_000);
+    // Lose the first and the last segments of the next flight, and every ACK until the timeout.
+    let seen = 0;
+    let firstSeq = -1;
+    sim.tap = (f) => {
+      if (client.timeouts > 0) return true;
+      if (f.src === ADDR_B) return false;
+      if (f.payload.length === 0) return true;
+      seen++;
+      if (firstSeq < 0) firstSeq = f.tcp.seq;
+      return seen !== 1 && seen !== 20;
+    };
+    send(20 * client.smss);
+    expect(sim.run(() => sink.received === 400_000 + 20 * client.smss && client.sndUna === client.sndMax, 10_000)).toBe(true);
+    expect(client.timeouts).toBe(1);
+    expect(client.undos).toBe(0);
+    // The two lost segments and nothing the receiver held (it SACKed them once the ACKs flowed again).
+    expect(client.retransmits).toBeLessThanOrEqual(3);
+    expect(client.lossRecovery).toBe(false);
+  });
+});
+
 describe('RACK: loss detected by time, not by counting (RFC 8985 §6)', () => {
   it('a lost segment with only two behind it is resent after the reordering window, not the RTO', () => {
     const { sim, client, held, feed } = segmentsHeld(41, 3);

@@ -25,6 +25,9 @@ export class SentSegments {
    * transmission times rise with their sequence numbers.
    */
   retransmittedHigh = 0;
+  /** The index range the last `markSacked` marked. */
+  markedFrom = 0;
+  markedTo = 0;
 
   get count(): number {
     return this.starts.length - this.head;
@@ -131,10 +134,6 @@ export class SentSegments {
     this.markedFrom = from;
     this.markedTo = to;
   }
-
-  /** The index range the last `markSacked` marked. */
-  markedFrom = 0;
-  markedTo = 0;
 
   /** A peer reneged (RFC 2018 §8): forget every SACKed mark. */
   clearSacked(): void {
