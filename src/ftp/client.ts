@@ -24,7 +24,7 @@ import { describeReply, isCompletion, isNegative, isPreliminary, type FtpReply, 
 import { DirectReceiver, RECEIVE_BUFFER_BYTES, receiveData, sendData, type ReceiveResult } from './data-pump.js';
 import { TlsSessionCache } from './tls.js';
 import { Interrupt, ReusableTimer } from './wait.js';
-import type { FtpListener, FtpSocket, FtpTransport } from './transport.js';
+import type { FtpListener, FtpPreparedSocket, FtpSocket, FtpTransport } from './transport.js';
 
 export type FtpSecurity = 'none' | 'explicit' | 'implicit';
 
@@ -478,10 +478,15 @@ export class FtpClient {
     this.featureMap = map;
   }
 
-  /** Sends a command and returns its reply, whatever the code, after checking the connection is in sync. */
-  private async command(verb: string, arg?: string, signal?: AbortSignal): Promise<FtpReply> {
+  /**
+   * Sends a command and returns its reply, whatever the code, after checking the connection is in sync.
+   * `whileWaiting` runs once the command is written, before the wait for its reply.
+   */
+  private async command(verb: string, arg?: string, signal?: AbortSignal, whileWaiting?: () => void): Promise<FtpReply> {
     this.checkInSync();
-    const reply = await this.control.request(verb, this.timeouts.replyMs, arg, signal ?? this.options.signal);
+    this.control.send(verb, arg);
+    whileWaiting?.();
+    const reply = await this.control.nextReply(this.timeouts.replyMs, `reply to ${verb}`, signal ?? this.options.signal);
     if (reply.code === 421) {
       this.control.destroy(new FtpError('connection', `server is closing the connection: ${describeReply(reply)}`, { code: 421 }));
       throw this.control.error;
@@ -514,13 +519,22 @@ export class FtpClient {
     this.currentType = type;
   }
 
-  /** EPSV (remembered if it works), else PASV with the RFC 2577 address check: where to connect. */
-  private async passiveAddress(signal: AbortSignal | undefined): Promise<HostPort> {
+  /**
+   * EPSV (remembered if it works), else PASV with the RFC 2577 address check: where to connect. `whileWaiting`
+   * runs once, after the first of them is written.
+   */
+  private async passiveAddress(signal: AbortSignal | undefined, whileWaiting?: () => void): Promise<HostPort> {
     const peer = unmapIPv4(this.control.peerAddress);
     let host = peer;
     let port = 0;
+    let pending = whileWaiting;
+    const once = (): void => {
+      const run = pending;
+      pending = undefined;
+      run?.();
+    };
     if (this.passiveMethod !== 'PASV') {
-      const reply = await this.command('EPSV', undefined, signal);
+      const reply = await this.command('EPSV', undefined, signal, once);
       if (reply.code === 229) {
         port = parseEpsvReply(reply.message);
         this.passiveMethod = 'EPSV';
@@ -531,7 +545,7 @@ export class FtpClient {
       }
     }
     if (this.passiveMethod === 'PASV') {
-      const reply = await this.command('PASV', undefined, signal);
+      const reply = await this.command('PASV', undefined, signal, once);
       if (reply.code !== 227) throw replyError('PASV', undefined, reply);
       const offered = parsePasvReply(reply.message);
       const choice = chooseDataHost(offered.host, peer);
@@ -611,6 +625,7 @@ export class FtpClient {
     let connecting: Promise<FtpSocket> | undefined;
     let listener: FtpListener | undefined;
     let passive: HostPort | undefined;
+    let prepared: FtpPreparedSocket | undefined;
     let commandSent = false;
     let finalReceived = false;
     // Our own cancellations are Interrupts, not AbortControllers: a signal costs ~7 µs to make and
@@ -618,15 +633,20 @@ export class FtpClient {
     const replyWait = new Interrupt();
     try {
       // A download's data connection writes nothing, so it skips TCP_NODELAY (a system call per transfer).
-      const noDelay = verb === 'STOR' || verb === 'APPE';
+      const socketOptions = { timeoutMs: this.timeouts.connectMs, signal, receive, noDelay: verb === 'STOR' || verb === 'APPE' };
       const connect = (to: HostPort): Promise<FtpSocket> => {
-        const pending = this.transport.connect({ ...to, timeoutMs: this.timeouts.connectMs, signal, receive, noDelay })
+        const made = prepared;
+        prepared = undefined;
+        const pending = (made !== undefined ? made.connect(to.host, to.port) : this.transport.connect({ ...to, ...socketOptions }))
           .then((socket) => socket.on('error', ignoreUntilRead));
         pending.catch(() => undefined); // observed below
         return pending;
       };
       if (this.options.mode === 'active') listener = await this.openActive(signal);
-      else passive = await this.passiveAddress(signal);
+      else {
+        // The data socket is made while the server answers EPSV (FtpTransport.prepare), not after.
+        passive = await this.passiveAddress(signal, () => (prepared = this.transport.prepare?.(socketOptions)));
+      }
       // With REST, the handshake runs during its round trip.
       if (passive !== undefined && offset > 0) connecting = connect(passive);
       if (offset > 0) await this.expect('REST', formatOffset(offset), [350]);
@@ -706,6 +726,7 @@ export class FtpClient {
       if (this.noopOutstanding > 0) await this.drainKeepalives();
       return { outcome, reply };
     } catch (error) {
+      prepared?.discard();
       this.keepaliveTimer.stop();
       replyWait.fire(error instanceof FtpError ? error : new FtpError('connection', String(error)));
       // A connection still being made is closed once made (or fails by its own connect timeout).

@@ -5,12 +5,17 @@ import * as net from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { FtpError } from './errors.js';
 import { startTls } from './tls.js';
-import type { FtpConnectOptions, FtpListener, FtpListenOptions, FtpSocket, FtpTransport } from './transport.js';
+import type { FtpConnectOptions, FtpDirectReceive, FtpListener, FtpListenOptions, FtpPreparedSocket, FtpSocket, FtpTransport } from './transport.js';
 import { waitFor } from './wait.js';
 
 /** A connected socket as node:net makes them. */
 export interface NetLikeSocket extends FtpSocket {
   setNoDelay(noDelay?: boolean): unknown;
+}
+
+/** A socket made before it connects (node:net's `new Socket()`, then `connect`). */
+export interface UnconnectedSocket extends NetLikeSocket {
+  connect(options: { host: string; port: number }): unknown;
 }
 
 /** A listening socket as node:net makes them. */
@@ -33,28 +38,62 @@ export interface OnRead {
 export interface SocketApi {
   connect(options: { host: string; port: number; onread?: OnRead | undefined }): NetLikeSocket;
   createServer(): NetLikeServer;
+  /** Optional: a socket to connect later (NetTransport.prepare); without it, `prepare` is not offered. */
+  socket?(options: { onread?: OnRead | undefined }): UnconnectedSocket;
 }
 
 const kernelSockets: SocketApi = {
   connect: ({ host, port, onread }) => net.connect(onread === undefined ? { host, port } : { host, port, onread }),
   createServer: () => net.createServer() as unknown as NetLikeServer,
+  // The constructor takes `onread` (net.connect passes its options to it); @types/node lists it for connect only.
+  socket: ({ onread }) => new net.Socket((onread === undefined ? {} : { onread }) as net.SocketConstructorOpts),
 };
+
+function onReadOf(receive: FtpDirectReceive | undefined): OnRead | undefined {
+  return receive === undefined ? undefined : { buffer: receive.buffer, callback: (length) => receive.onData(length) };
+}
 
 type Socket = NetLikeSocket;
 type Server = NetLikeServer;
 
 export class NetTransport implements FtpTransport {
-  constructor(readonly name = 'kernel', private readonly sockets: SocketApi = kernelSockets) {}
+  readonly prepare: ((options: Omit<FtpConnectOptions, 'host' | 'port'>) => FtpPreparedSocket) | undefined;
+
+  constructor(readonly name = 'kernel', private readonly sockets: SocketApi = kernelSockets) {
+    const makeSocket = sockets.socket?.bind(sockets);
+    this.prepare = makeSocket === undefined ? undefined : (options) => {
+      const socket = makeSocket({ onread: onReadOf(options.receive) });
+      let used = false;
+      return {
+        connect: (host, port) => {
+          if (used) return Promise.reject(new FtpError('usage', 'a prepared socket connects once'));
+          used = true;
+          return this.whenConnected(() => {
+            socket.connect({ host, port });
+            return socket;
+          }, { ...options, host, port });
+        },
+        discard: () => {
+          if (used) return;
+          used = true;
+          socket.destroy();
+        },
+      };
+    };
+  }
 
   connect(options: FtpConnectOptions): Promise<FtpSocket> {
+    return this.whenConnected(
+      () => this.sockets.connect({ host: options.host, port: options.port, onread: onReadOf(options.receive) }),
+      options,
+    );
+  }
+
+  /** Starts the connection (`start`) and waits for it, bounded by the timeout and the signal. */
+  private whenConnected(start: () => NetLikeSocket, options: FtpConnectOptions): Promise<FtpSocket> {
     return waitFor<FtpSocket>(
       (resolve, reject) => {
-        const { receive } = options;
-        const socket = this.sockets.connect({
-          host: options.host,
-          port: options.port,
-          onread: receive === undefined ? undefined : { buffer: receive.buffer, callback: (length) => receive.onData(length) },
-        });
+        const socket = start();
         let connected = false;
         const onConnect = (): void => {
           connected = true;

@@ -73,10 +73,24 @@ export interface FtpListener {
   close(): void;
 }
 
+/** A socket made before its address is known (FtpTransport.prepare): connected once, or discarded. */
+export interface FtpPreparedSocket {
+  /** Connects to `host`:`port` with the options given to `prepare`; like FtpTransport.connect. */
+  connect(host: string, port: number): Promise<FtpSocket>;
+  /** Drops the socket unconnected. */
+  discard(): void;
+}
+
 export interface FtpTransport {
   /** Shown in messages and summaries ("kernel", "ringstack"). */
   readonly name: string;
   connect(options: FtpConnectOptions): Promise<FtpSocket>;
+  /**
+   * Optional: makes a socket now and connects it later, so a passive transfer builds its data socket while the
+   * server answers EPSV instead of after (a node:net socket takes tens of µs to make, a small file's fetch a
+   * few hundred). Without it the client calls `connect`.
+   */
+  prepare?(options: Omit<FtpConnectOptions, 'host' | 'port'>): FtpPreparedSocket;
   listen(options: FtpListenOptions): Promise<FtpListener>;
   /** Runs a TLS client handshake over `socket` (see startTls in tls.ts, which both transports use). */
   upgradeToTls(socket: FtpSocket, options: ConnectionOptions & { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<TLSSocket>;
