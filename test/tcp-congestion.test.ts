@@ -91,3 +91,17 @@ describe('RFC 9438 CUBIC', () => {
     expect(cc.cwnd).toBe(1000);
   });
 });
+
+describe('slow start with stretch ACKs (slowStartWindow)', () => {
+  for (const make of [(smss: number) => new RenoCongestionControl(smss), (smss: number) => new CubicCongestionControl(smss)]) {
+    it(`${make(1000).algorithm}: an ACK for ten segments opens ten, not two; never past ssthresh`, () => {
+      const cc = make(1000);
+      const before = cc.cwnd;
+      cc.onAck(0, 10_000, 10); // one ACK covering a receive batch (GRO, our batched ACKs)
+      expect(cc.cwnd).toBe(before + 10_000);
+      cc.ssthresh = cc.cwnd + 3_000;
+      cc.onAck(1, 10_000, 10);
+      expect(cc.cwnd).toBe(cc.ssthresh);
+    });
+  }
+});

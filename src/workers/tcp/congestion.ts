@@ -47,3 +47,14 @@ export function initialWindow(smss: number, segments: number): number {
   if (segments <= 4) return Math.min(4 * smss, Math.max(2 * smss, 4380));
   return Math.min(segments * smss, Math.max(2 * smss, 14600));
 }
+
+/**
+ * The window after slow start grows it for an ACK of `ackedBytes` (RFC 5681 §3.1 with RFC 3465 byte counting),
+ * at most to ssthresh. Without RFC 3465 §2.2's L = 2·SMSS: receivers behind GRO/LRO — and ours, which
+ * acknowledges each receive batch once — send stretch ACKs covering many segments, and with L the window grew by
+ * about two segments per round trip instead of doubling. Linux's tcp_slow_start counts every acknowledged segment
+ * the same way.
+ */
+export function slowStartWindow(cwnd: number, ssthresh: number, ackedBytes: number): number {
+  return Math.min(cwnd + ackedBytes, Math.max(ssthresh, cwnd));
+}

@@ -1,7 +1,7 @@
 // RFC 9438 CUBIC. Window growth in congestion avoidance follows W_cubic(t) = C·(t − K)³ + W_max (§4.2) with a
 // Reno-friendly floor W_est (§4.3); the multiplicative decrease is β_cubic = 0.7 with fast convergence (§4.6, §4.7).
 // Windows are computed in segments, as the RFC writes them, and stored in bytes.
-import { initialWindow, type CongestionControl } from './congestion.js';
+import { initialWindow, slowStartWindow, type CongestionControl } from './congestion.js';
 
 /** §5.1 constants. */
 export const CUBIC_C = 0.4;
@@ -40,7 +40,7 @@ export class CubicCongestionControl implements CongestionControl {
   onAck(nowMs: number, ackedBytes: number, srttMs: number): void {
     if (this.cwnd < this.ssthresh) {
       // §4.10: slow start as in RFC 5681 (HyStart++ is optional and not used).
-      this.cwnd += Math.min(ackedBytes, 2 * this.smss);
+      this.cwnd = slowStartWindow(this.cwnd, this.ssthresh, ackedBytes);
       return;
     }
     const cwndSeg = this.cwnd / this.smss;

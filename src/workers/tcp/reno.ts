@@ -1,7 +1,7 @@
-// RFC 5681 §3.1 slow start and congestion avoidance, with appropriate byte counting (RFC 3465, L = 2·SMSS) so
-// delayed ACKs do not slow the growth; the window reduction on loss is RFC 5681 eq. 4. NewReno's recovery
+// RFC 5681 §3.1 slow start and congestion avoidance, with appropriate byte counting (RFC 3465; no L limit, see
+// slowStartWindow) so delayed and stretch ACKs do not slow the growth; the window reduction on loss is RFC 5681 eq. 4. NewReno's recovery
 // (RFC 6582) is in reno-recovery.ts.
-import { halvedSsthresh, initialWindow, type CongestionControl } from './congestion.js';
+import { halvedSsthresh, initialWindow, slowStartWindow, type CongestionControl } from './congestion.js';
 
 export class RenoCongestionControl implements CongestionControl {
   readonly algorithm = 'newreno' as const;
@@ -18,8 +18,7 @@ export class RenoCongestionControl implements CongestionControl {
 
   onAck(_nowMs: number, ackedBytes: number, _srttMs: number): void {
     if (this.cwnd < this.ssthresh) {
-      // Slow start: cwnd += min(N, L) with L = 2·SMSS (RFC 3465 §2.2).
-      this.cwnd += Math.min(ackedBytes, 2 * this.smss);
+      this.cwnd = slowStartWindow(this.cwnd, this.ssthresh, ackedBytes);
       return;
     }
     // Congestion avoidance: one SMSS per cwnd of acknowledged bytes (RFC 5681 §3.1, the byte-counting variant).
