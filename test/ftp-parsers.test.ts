@@ -71,6 +71,17 @@ describe('ReplyParser (RFC 959 §4.2)', () => {
     expect(parser.push(all.subarray(split))[0].message).toBe('"/Grüße" created');
   });
 
+  it('replaces invalid UTF-8 with U+FFFD, in a whole line and across chunks; a stray CR before LF is dropped', () => {
+    const parser = new ReplyParser();
+    const bad = Buffer.concat([bytes('550 caf'), Buffer.from([0xe9, 0xff]), bytes(' not found\r\n')]);
+    expect(parser.push(bad)[0].message).toBe('caf\ufffd\ufffd not found');
+    const split = Buffer.concat([bytes('550 x'), Buffer.from([0xc3]), bytes('\r\r\n')]);
+    expect(parser.push(split.subarray(0, 6))).toEqual([]);
+    const [reply] = parser.push(split.subarray(6));
+    expect(reply.message).toBe('x\ufffd\r');
+    expect(reply.lines).toEqual(['550 x\ufffd\r']);
+  });
+
   it('rejects garbage, a bad separator, and codes outside 100–599', () => {
     expectFtpError(() => new ReplyParser().push(bytes('hello\r\n')), 'protocol', /malformed control reply/);
     expectFtpError(() => new ReplyParser().push(bytes('220xWelcome\r\n')), 'protocol', /malformed/);

@@ -45,7 +45,6 @@ export function describeReply(reply: FtpReply): string {
 /** Splits a byte stream into replies; feed it every chunk read from the control connection. */
 export class ReplyParser {
   private readonly limits: ReplyLimits;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
   private partial: Buffer[] = [];
   private partialBytes = 0;
   private openCode = 0; // code of an unfinished multi-line reply, 0 if none
@@ -85,34 +84,44 @@ export class ReplyParser {
   }
 
   private parse(chunk: Uint8Array, replies: FtpReply[]): void {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let start = 0;
-    while (start < chunk.length) {
-      const lf = chunk.indexOf(LF, start);
-      const end = lf === -1 ? chunk.length : lf;
+    while (start < bytes.length) {
+      const lf = bytes.indexOf(LF, start);
+      const end = lf === -1 ? bytes.length : lf;
       const size = this.partialBytes + (end - start);
       if (size > this.limits.maxLineBytes + 1) {
         throw new FtpError('protocol', `control reply line longer than ${this.limits.maxLineBytes} bytes`);
       }
       if (lf === -1) {
-        this.partial.push(Buffer.from(chunk.subarray(start, end)));
+        this.partial.push(Buffer.from(bytes.subarray(start, end)));
         this.partialBytes += end - start;
         break;
       }
-      let lineBytes: Buffer;
+      // CRLF is the rule; a bare LF is tolerated (some servers), a stray CR before LF is removed.
+      let line: string;
+      let lineBytes: number;
       if (this.partialBytes === 0) {
-        lineBytes = Buffer.from(chunk.buffer, chunk.byteOffset + start, end - start);
+        // The whole line is in this chunk: decoded where it lies (replies are a fetch's hot path).
+        const stop = end > start && bytes[end - 1] === CR ? end - 1 : end;
+        lineBytes = stop - start;
+        if (lineBytes > this.limits.maxLineBytes) {
+          throw new FtpError('protocol', `control reply line longer than ${this.limits.maxLineBytes} bytes`);
+        }
+        line = decodeUtf8(bytes, start, stop);
       } else {
-        this.partial.push(Buffer.from(chunk.subarray(start, end)));
-        lineBytes = Buffer.concat(this.partial);
+        this.partial.push(Buffer.from(bytes.subarray(start, end)));
+        const joined = Buffer.concat(this.partial);
         this.partial = [];
         this.partialBytes = 0;
+        const stop = joined.length > 0 && joined[joined.length - 1] === CR ? joined.length - 1 : joined.length;
+        lineBytes = stop;
+        if (lineBytes > this.limits.maxLineBytes) {
+          throw new FtpError('protocol', `control reply line longer than ${this.limits.maxLineBytes} bytes`);
+        }
+        line = decodeUtf8(joined, 0, stop);
       }
-      // CRLF is the rule; a bare LF is tolerated (some servers), a stray CR before LF is removed.
-      if (lineBytes.length > 0 && lineBytes[lineBytes.length - 1] === CR) lineBytes = lineBytes.subarray(0, -1);
-      if (lineBytes.length > this.limits.maxLineBytes) {
-        throw new FtpError('protocol', `control reply line longer than ${this.limits.maxLineBytes} bytes`);
-      }
-      const reply = this.acceptLine(this.decoder.decode(lineBytes), lineBytes.length);
+      const reply = this.acceptLine(line, lineBytes);
       if (reply !== undefined) replies.push(reply);
       start = lf + 1;
     }
@@ -151,6 +160,15 @@ export class ReplyParser {
     }
     return undefined;
   }
+}
+
+/**
+ * UTF-8, invalid sequences replaced by U+FFFD, a leading byte order mark dropped: what TextDecoder did per line,
+ * without its per-call cost.
+ */
+function decodeUtf8(bytes: Buffer, start: number, end: number): string {
+  const text = bytes.toString('utf8', start, end);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 function replyCodeOf(line: string): number | undefined {
