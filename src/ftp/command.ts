@@ -20,12 +20,17 @@ export function checkArgument(arg: string, what = 'FTP command argument'): void 
   }
 }
 
+/** One command line, `VERB[ arg]\r\n`, checked; written as UTF-8 (a socket writes the string without a Buffer). */
+export function commandLine(verb: string, arg?: string): string {
+  if (!VERB.test(verb)) throw new FtpError('usage', `not an FTP command verb: ${JSON.stringify(verb)}`);
+  if (arg === undefined) return `${verb}\r\n`;
+  checkArgument(arg, `argument of ${verb}`);
+  return `${verb} ${arg}\r\n`;
+}
+
 /** The bytes of one command line: `VERB[ arg]\r\n`, the argument in UTF-8. */
 export function encodeCommand(verb: string, arg?: string): Buffer {
-  if (!VERB.test(verb)) throw new FtpError('usage', `not an FTP command verb: ${JSON.stringify(verb)}`);
-  if (arg === undefined) return Buffer.from(`${verb}\r\n`, 'latin1');
-  checkArgument(arg, `argument of ${verb}`);
-  return Buffer.from(`${verb} ${arg}\r\n`, 'utf8');
+  return Buffer.from(commandLine(verb, arg), 'utf8');
 }
 
 /** The command as it may be shown to a user: secrets replaced by "****". */

@@ -1,7 +1,7 @@
 // The control connection: writes command lines, parses replies, and hands each reply to whoever waits for it.
 // Replies that nobody waits for are queued (bounded); a queued 421 means the server is closing the connection.
 
-import { describeCommand, encodeCommand } from './command.js';
+import { commandLine, describeCommand } from './command.js';
 import { FtpError } from './errors.js';
 import { ReplyParser, describeReply, type FtpReply, type ReplyLimits } from './reply.js';
 import type { FtpSocket } from './transport.js';
@@ -23,14 +23,15 @@ export class ControlConnection {
   private socket: FtpSocket;
   private readonly parser: ReplyParser;
   private readonly queue: FtpReply[] = [];
+  /** The one reader waiting for a reply, and how to fail it. */
   private waiter: ((reply: FtpReply) => void) | undefined;
+  private waiterFailed: ((error: FtpError) => void) | undefined;
   private failure: FtpError | undefined;
   private readonly log: ((line: string) => void) | undefined;
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   private readonly onError = (error: Error): void =>
     this.fail(new FtpError('connection', `control connection error: ${error.message}`, { cause: error }));
   private readonly onClose = (): void => this.fail(new FtpError('connection', 'control connection closed by the server'));
-  private failureListeners = new Set<(error: FtpError) => void>();
   /** Times every reply wait: one reader at a time, so one timer (see ReusableTimer). */
   private readonly replyTimer = new ReusableTimer();
 
@@ -60,12 +61,6 @@ export class ControlConnection {
     return this.failure;
   }
 
-  /** Registers a callback for when the connection fails; returns the unregister function. */
-  onFailure(listener: (error: FtpError) => void): () => void {
-    this.failureListeners.add(listener);
-    return () => this.failureListeners.delete(listener);
-  }
-
   /** Replies that arrived with nobody waiting for them. */
   get queuedReplies(): number {
     return this.queue.length;
@@ -78,10 +73,10 @@ export class ControlConnection {
 
   /** Writes one command. Throws FtpError('usage') for CR/LF/NUL in `arg`, or the connection's failure. */
   send(verb: string, arg?: string): void {
-    const line = encodeCommand(verb, arg);
+    const line = commandLine(verb, arg);
     if (this.failure !== undefined) throw this.failure;
     this.log?.(`> ${describeCommand(verb, arg)}`);
-    this.socket.write(line);
+    this.socket.write(line, 'utf8');
   }
 
   /**
@@ -96,10 +91,10 @@ export class ControlConnection {
     return waitFor<FtpReply>(
       (resolve, reject) => {
         this.waiter = resolve;
-        const unlisten = this.onFailure(reject);
+        this.waiterFailed = reject;
         return () => {
           this.waiter = undefined;
-          unlisten();
+          this.waiterFailed = undefined;
         };
       },
       { timeoutMs, what, signal, interrupt, timer: this.replyTimer },
@@ -185,6 +180,6 @@ export class ControlConnection {
     this.detach(this.socket);
     this.socket.on('error', () => {}); // late errors after destroy must not crash the process
     this.socket.destroy();
-    for (const listener of [...this.failureListeners]) listener(this.failure);
+    this.waiterFailed?.(this.failure);
   }
 }
