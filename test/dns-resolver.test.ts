@@ -283,6 +283,31 @@ describe('resolvingTransport', () => {
     expect((err as unknown as FtpError).kind).toBe('connection');
     expect(err.message).toMatch(/cannot resolve gone\.test: queryA ENOTFOUND gone\.test/);
     expect(() => resolvingTransport(inner, { stack: A, dns: '1.2.3' })).toThrow(/bad DNS server/);
+    expect(transport.prepare).toBeUndefined(); // the inner transport has none: neither has the wrapper
+  });
+
+  it('forwards prepare (a data socket made before its port is known): resolved, connected or discarded', async () => {
+    const [A, B] = await pair();
+    await serve(B, 53, (q) => (q.name === 'data.test' ? [answerA(q, '198.18.1.7')] : [buildDnsResponse({ id: q.id, question: { name: q.name }, rcode: DnsRcode.NxDomain })]));
+    const events: string[] = [];
+    const inner: FtpTransport = {
+      name: 'recording',
+      connect: () => Promise.reject(new Error('unused')),
+      prepare: () => ({
+        connect: (host, port) => {
+          events.push(`connect ${host}:${port}`);
+          return Promise.reject(new FtpError('connection', 'recorded'));
+        },
+        discard: () => events.push('discard'),
+      }),
+      listen: () => Promise.reject(new Error('unused')),
+      upgradeToTls: () => Promise.reject(new Error('unused')),
+    };
+    const transport = resolvingTransport(inner, { stack: A, dns: SERVER });
+    await expect(transport.prepare!({ timeoutMs: 1000 }).connect('data.test', 2000)).rejects.toThrow('recorded');
+    await expect(transport.prepare!({ timeoutMs: 1000 }).connect('gone.test', 2000)).rejects.toThrow(/cannot resolve gone\.test/);
+    transport.prepare!({ timeoutMs: 1000 }).discard();
+    expect(events).toEqual(['connect 198.18.1.7:2000', 'discard', 'discard']);
   });
 });
 

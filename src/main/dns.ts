@@ -454,18 +454,39 @@ export async function resolveHost(name: string, options: ResolveHostOptions = {}
  */
 export function resolvingTransport(transport: FtpTransport, options: Omit<ResolveHostOptions, 'signal'>): FtpTransport {
   if (options.dns !== undefined) parseDnsServer(options.dns);
+  const resolve = async (host: string, signal: AbortSignal | undefined): Promise<string> => {
+    try {
+      return await resolveHost(host, { ...options, signal });
+    } catch (error) {
+      if (signal?.aborted) throw abortError(signal);
+      throw new FtpError('connection', `cannot resolve ${host}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const { prepare } = transport;
   return {
     name: transport.name,
     async connect(connect) {
-      let address: string;
-      try {
-        address = await resolveHost(connect.host, { ...options, signal: connect.signal });
-      } catch (error) {
-        if (connect.signal?.aborted) throw abortError(connect.signal);
-        throw new FtpError('connection', `cannot resolve ${connect.host}: ${(error as Error).message}`, { cause: error });
-      }
-      return transport.connect({ ...connect, host: address });
+      return transport.connect({ ...connect, host: await resolve(connect.host, connect.signal) });
     },
+    // A data socket made while the server answers EPSV: forwarded, so the overlap survives name resolution.
+    ...(prepare === undefined ? {} : {
+      prepare(prepareOptions) {
+        const prepared = prepare.call(transport, prepareOptions);
+        return {
+          async connect(host: string, port: number) {
+            let address: string;
+            try {
+              address = await resolve(host, prepareOptions.signal);
+            } catch (error) {
+              prepared.discard();
+              throw error;
+            }
+            return prepared.connect(address, port);
+          },
+          discard: () => prepared.discard(),
+        };
+      },
+    }),
     listen: (listen) => transport.listen(listen),
     upgradeToTls: (socket, tls) => transport.upgradeToTls(socket, tls),
   };
