@@ -9,6 +9,7 @@ import { FtpClient, type FtpClientOptions } from '../src/ftp/client.js';
 import { NetTransport } from '../src/ftp/net-transport.js';
 import { FtpError } from '../src/ftp/errors.js';
 import { ScriptedFtpServer, type ScriptedServerOptions } from './helpers/scripted-ftp-server.js';
+import { rejection } from './helpers/ftp-assertions.js';
 
 const transport = new NetTransport();
 const servers: ScriptedFtpServer[] = [];
@@ -31,16 +32,6 @@ async function setup(options: ScriptedServerOptions, clientOptions: Partial<FtpC
   clients.push(client);
   await client.login();
   return { server, client, log };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<FtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof FtpError)) throw error;
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function collect(client: FtpClient, path: string, options: Parameters<FtpClient['download']>[2] = {}) {

@@ -10,6 +10,7 @@ import { FtpClient } from '../src/ftp/client.js';
 import { FtpError } from '../src/ftp/errors.js';
 import { DirectReceiver, receiveData } from '../src/ftp/data-pump.js';
 import { ScriptedFtpServer } from './helpers/scripted-ftp-server.js';
+import { rejection } from './helpers/ftp-assertions.js';
 
 let server: Server | undefined;
 let ftp: ScriptedFtpServer | undefined;
@@ -30,16 +31,6 @@ async function serving(data: Buffer): Promise<number> {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<FtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof FtpError)) throw error;
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('NetTransport.prepare', () => {

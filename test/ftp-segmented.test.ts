@@ -10,6 +10,7 @@ import { FtpError } from '../src/ftp/errors.js';
 import { segmentedDownload, type SegmentedDownloadOptions } from '../src/ftp/segmented.js';
 import { resumeStatePath } from '../src/ftp/resume-state.js';
 import { ScriptedFtpServer, type ScriptedServerOptions } from './helpers/scripted-ftp-server.js';
+import { rejection } from './helpers/ftp-assertions.js';
 
 const FILE = randomBytes(2 * 1024 * 1024 + 12345);
 const SHA = createHash('sha256').update(FILE).digest('hex');
@@ -53,16 +54,6 @@ async function run(serverOptions: ScriptedServerOptions, options: Partial<Segmen
     ...options,
   });
   return { result, log };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<FtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof FtpError)) throw error;
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('segmentedDownload', () => {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { FtpError } from '../src/ftp/errors.js';
 import { Interrupt, ReusableTimer, sleep, waitFor } from '../src/ftp/wait.js';
+import { rejection } from './helpers/ftp-assertions.js';
 
 /** A wait that settles only when its resolver is called (or by timeout/interrupt). */
 function pending(options: Parameters<typeof waitFor>[1]): { promise: Promise<string>; resolve: (value: string) => void } {
@@ -13,16 +14,6 @@ function pending(options: Parameters<typeof waitFor>[1]): { promise: Promise<str
   }, options);
   promise.catch(() => undefined);
   return { promise, resolve: (value) => resolve(value) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<FtpError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof FtpError)) throw error;
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('Interrupt', () => {

@@ -1,18 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source, type Frame } from './tcp-sim.js';
-import type { TcpConnection } from '../src/workers/tcp/connection.js';
+import { handshake, segmentsHeld, Simulation, Sink, Source } from './tcp-sim.js';
 import type { CongestionAlgorithm } from '../src/workers/tcp/congestion.js';
-
-function handshake(sim: Simulation, port = 80) {
-  const listener = sim.b.listen({ port, buffers: provider(), backlog: 16 });
-  const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: port, ...rings() });
-  let server: TcpConnection | null = null;
-  sim.run(() => {
-    server ??= sim.b.accept(listener);
-    return server !== null && sim.eventsA.has('connected', client);
-  }, 5000);
-  return { listener, client, server: server as unknown as TcpConnection };
-}
 
 function transfer(seed: number, bytes: number, loss: number, congestion: CongestionAlgorithm) {
   const sim = new Simulation(seed, { congestion });
@@ -58,49 +46,24 @@ describe('TCP engine over a simulated wire', () => {
 });
 
 describe('receive batches (TcpEngine.beginInputBatch)', () => {
-  /** Ten full segments from A, held back from the wire, and every segment B sends from then on. */
-  function tenSegmentsHeld(seed: number) {
-    const sim = new Simulation(seed);
-    const { client, server } = handshake(sim);
-    const held: Frame[] = [];
-    const fromB: Frame[] = [];
-    sim.tap = (f) => {
-      if (f.src === ADDR_A && f.payload.length > 0) {
-        held.push(f);
-        return false;
-      }
-      if (f.src === ADDR_B) fromB.push(f);
-      return true;
-    };
-    const mss = sim.a.info(client).sndMss;
-    client.sendBuffer!.write(new Uint8Array(10 * mss), 0, 10 * mss);
-    sim.a.onSendBufferWritten(sim.now, client);
-    expect(held.length).toBe(10); // the initial window (RFC 6928)
-    return { sim, client, server, held, fromB };
-  }
-
-  const feed = (sim: Simulation, frames: Frame[]) => {
-    for (const f of frames) sim.b.input(sim.now, f.src, f.dst, f.tcp, f.payload, 0, f.payload.length);
-  };
-
   it('acknowledges in-order text once per batch, each segment (quick-ACK) outside one', () => {
-    const batched = tenSegmentsHeld(5);
+    const batched = segmentsHeld(5, 10);
     batched.sim.b.beginInputBatch();
-    feed(batched.sim, batched.held);
+    batched.feed(batched.held);
     expect(batched.fromB.length).toBe(0); // nothing leaves during the batch
     batched.sim.b.endInputBatch(batched.sim.now);
     expect(batched.fromB.map((f) => f.tcp.ack)).toEqual([batched.client.sndNxt]);
 
-    const unbatched = tenSegmentsHeld(5);
-    feed(unbatched.sim, unbatched.held);
+    const unbatched = segmentsHeld(5, 10);
+    unbatched.feed(unbatched.held);
     expect(unbatched.fromB.length).toBe(10); // a new connection quick-ACKs every segment (else every second, RFC 5681 §4.2)
   });
 
   it('still acknowledges each segment at once while the receive queue has a hole', () => {
-    const { sim, held, fromB } = tenSegmentsHeld(6);
+    const { sim, held, fromB, feed } = segmentsHeld(6, 10);
     const hole = held[2].tcp.seq;
     sim.b.beginInputBatch();
-    feed(sim, [...held.slice(0, 2), ...held.slice(3)]);
+    feed([...held.slice(0, 2), ...held.slice(3)]);
     // Seven duplicate ACKs with SACK blocks for the seven segments beyond the hole, before the batch ends.
     expect(fromB.length).toBe(7);
     expect(fromB.every((f) => f.tcp.ack === hole && f.tcp.sackBlockCount > 0)).toBe(true);
@@ -108,7 +71,7 @@ describe('receive batches (TcpEngine.beginInputBatch)', () => {
     expect(fromB.length).toBe(7);
     // The segment that fills the hole is acknowledged at once too, for everything.
     sim.b.beginInputBatch();
-    feed(sim, [held[2]]);
+    feed([held[2]]);
     expect(fromB.length).toBe(8);
     expect(fromB[7].tcp.ack).toBe((held[9].tcp.seq + held[9].payload.length) >>> 0);
     sim.b.endInputBatch(sim.now);

@@ -1,49 +1,10 @@
 // Reordering robustness: D-SACK on receive (RFC 2883), spurious-retransmission detection and undo (RFC 3708,
 // RFC 3522, RFC 4015), RACK-TLP (RFC 8985). Engines over the simulated wire of tcp-sim.ts, on its virtual clock.
 import { describe, expect, it } from 'vitest';
-import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source, type Frame } from './tcp-sim.js';
+import { ADDR_A, ADDR_B, handshake, segmentsHeld, Simulation, Sink, Source, type Frame } from './tcp-sim.js';
 import type { TcpConnection } from '../src/workers/tcp/connection.js';
 import type { CongestionAlgorithm } from '../src/workers/tcp/congestion.js';
 import type { TcpConfig } from '../src/workers/tcp/types.js';
-
-function handshake(sim: Simulation, port = 80) {
-  const listener = sim.b.listen({ port, buffers: provider(), backlog: 16 });
-  const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: port, ...rings() });
-  let server: TcpConnection | null = null;
-  sim.run(() => {
-    server ??= sim.b.accept(listener);
-    return server !== null && sim.eventsA.has('connected', client);
-  }, 5000);
-  if (server === null) throw new Error('no connection');
-  return { client, server: server as TcpConnection };
-}
-
-/** `count` full segments from A, held back from the wire, and every segment B sends from then on. */
-function segmentsHeld(seed: number, count: number, config: Partial<TcpConfig> = {}) {
-  const sim = new Simulation(seed, config);
-  const { client, server } = handshake(sim);
-  const held: Frame[] = [];
-  const fromB: Frame[] = [];
-  sim.tap = (f) => {
-    if (f.src === ADDR_A && f.payload.length > 0) {
-      held.push(f);
-      return false;
-    }
-    if (f.src === ADDR_B) fromB.push(f);
-    return true;
-  };
-  const mss = sim.a.info(client).sndMss;
-  client.sendBuffer!.write(new Uint8Array(count * mss), 0, count * mss);
-  sim.a.onSendBufferWritten(sim.now, client);
-  expect(held.length).toBe(count);
-  const feed = (frames: Frame[]) => {
-    for (const f of frames) sim.b.input(sim.now, f.src, f.dst, f.tcp, f.payload, 0, f.payload.length);
-  };
-  const blocksOf = (f: Frame): Array<[number, number]> =>
-    Array.from({ length: f.tcp.sackBlockCount }, (_, i) => [f.tcp.sackBlocks[2 * i], f.tcp.sackBlocks[2 * i + 1]]);
-  const endOf = (f: Frame) => (f.tcp.seq + f.payload.length) >>> 0;
-  return { sim, client, server, held, fromB, feed, blocksOf, endOf, mss };
-}
 
 describe('D-SACK on receive (RFC 2883)', () => {
   it('reports a segment that arrives twice below RCV.NXT in the first block of the next ACK, once', () => {

@@ -236,3 +236,47 @@ export class Sink {
     return this.hash.digest('hex');
   }
 }
+
+/** A listener on B and a connection from A, run until both ends are established. */
+export function handshake(sim: Simulation, port = 80, bufferBytes = 256 * 1024): { client: TcpConnection; server: TcpConnection } {
+  const listener = sim.b.listen({ port, buffers: provider(bufferBytes), backlog: 16 });
+  const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: port, ...rings(bufferBytes, bufferBytes) });
+  let server: TcpConnection | null = null;
+  sim.run(() => {
+    server ??= sim.b.accept(listener);
+    return server !== null && sim.eventsA.has('connected', client);
+  }, 5000);
+  if (server === null) throw new Error('no connection');
+  return { client, server: server as TcpConnection };
+}
+
+/**
+ * `count` full segments from A, held back from the wire (the test feeds them to B itself, with `feed`), and every
+ * segment B sends from then on.
+ */
+export function segmentsHeld(seed: number, count: number, config: Partial<TcpConfig> = {}) {
+  const sim = new Simulation(seed, config);
+  const { client, server } = handshake(sim);
+  const held: Frame[] = [];
+  const fromB: Frame[] = [];
+  sim.tap = (f) => {
+    if (f.src === ADDR_A && f.payload.length > 0) {
+      held.push(f);
+      return false;
+    }
+    if (f.src === ADDR_B) fromB.push(f);
+    return true;
+  };
+  const mss = sim.a.info(client).sndMss;
+  client.sendBuffer!.write(new Uint8Array(count * mss), 0, count * mss);
+  sim.a.onSendBufferWritten(sim.now, client);
+  if (held.length !== count) throw new Error(`A sent ${held.length} segments, not ${count}`);
+  const feed = (frames: Frame[]) => {
+    for (const f of frames) sim.b.input(sim.now, f.src, f.dst, f.tcp, f.payload, 0, f.payload.length);
+  };
+  const blocksOf = (f: Frame): Array<[number, number]> =>
+    Array.from({ length: f.tcp.sackBlockCount }, (_, i) => [f.tcp.sackBlocks[2 * i], f.tcp.sackBlocks[2 * i + 1]]);
+  const endOf = (f: Frame) => (f.tcp.seq + f.payload.length) >>> 0;
+  return { sim, client, server, held, fromB, feed, blocksOf, endOf, mss };
+}
+

@@ -17,7 +17,7 @@ import type { TcpConnection } from '../src/workers/tcp/connection.js';
 import { ProtocolStage } from '../src/workers/tcp/protocol-stage.js';
 import { TcpSegmentOut, type TcpOutput } from '../src/workers/tcp/types.js';
 import { readPcap } from './pcap-reader.js';
-import { ADDR_A, ADDR_B, provider, rings, Simulation, Sink, Source } from './tcp-sim.js';
+import { handshake, Simulation, Sink, Source } from './tcp-sim.js';
 
 /** What the engine handed its output: one entry per segment with text (before any cutting). */
 interface Handed {
@@ -67,15 +67,6 @@ function logOutput(sim: Simulation): Handed[] {
   return handed;
 }
 
-function handshake(sim: Simulation): { client: TcpConnection; server: TcpConnection } {
-  const listener = sim.b.listen({ port: 80, buffers: provider(1 << 20), backlog: 4 });
-  const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: 80, ...rings(1 << 20, 1 << 20) });
-  let server: TcpConnection | null = null;
-  sim.run(() => (server ??= sim.b.accept(listener)) !== null && sim.eventsA.has('connected', client), 5000);
-  if (server === null) throw new Error('no handshake');
-  return { client, server };
-}
-
 /** Moves `bytes` from A to B (then FIN) and checks them by sha256. */
 function transfer(sim: Simulation, client: TcpConnection, server: TcpConnection, bytes: number, seed: number): void {
   const source = new Source(seed, bytes);
@@ -95,7 +86,7 @@ describe('super-segments from the engine (TcpOutput.superSegmentLimit)', () => {
   for (const mtu of [1500, 9000]) {
     it(`MTU ${mtu}: runs of whole MSS-sized segments, gsoSize = the effective send MSS, under 64 KiB; data intact`, () => {
       const sim = new Simulation(11, { mtu });
-      const { client, server } = handshake(sim);
+      const { client, server } = handshake(sim, 80, 1 << 20);
       const handed = giveTso(sim, LIMIT);
       const bytes = 6 << 20;
       transfer(sim, client, server, bytes, 3);
@@ -122,7 +113,7 @@ describe('super-segments from the engine (TcpOutput.superSegmentLimit)', () => {
   it('an output without TSO (no limit, or a limit under two segments) gets MSS-sized segments only', () => {
     for (const limit of [undefined, 0, 2000]) {
       const sim = new Simulation(12);
-      const { client, server } = handshake(sim);
+      const { client, server } = handshake(sim, 80, 1 << 20);
       const handed = limit === undefined ? logOutput(sim) : giveTso(sim, limit);
       transfer(sim, client, server, 2 << 20, 4);
       const smss = sim.a.info(client).sndMss;
@@ -133,7 +124,7 @@ describe('super-segments from the engine (TcpOutput.superSegmentLimit)', () => {
 
   it('with 2 % of the pieces lost, 16 MiB arrive intact: SACK and the RTO work by sequence numbers; resends are MSS-sized', () => {
     const sim = new Simulation(13);
-    const { client, server } = handshake(sim);
+    const { client, server } = handshake(sim, 80, 1 << 20);
     const handed = giveTso(sim, LIMIT);
     sim.impairment = { loss: 0.02, reorder: 0.05, duplicate: 0.01 };
     transfer(sim, client, server, 16 << 20, 5);
@@ -157,7 +148,7 @@ describe('super-segments from the engine (TcpOutput.superSegmentLimit)', () => {
   it('Nagle (Minshall): a short last piece rides along only while no earlier small segment is unacknowledged', () => {
     // A fresh connection: its initial window (ten segments) takes both writes below.
     const sim2 = new Simulation(14);
-    const pair = handshake(sim2);
+    const pair = handshake(sim2, 80, 1 << 20);
     const handed2 = giveTso(sim2, LIMIT);
     const smss = sim2.a.info(pair.client).sndMss;
     const write = (n: number): void => {
