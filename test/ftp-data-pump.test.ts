@@ -14,6 +14,7 @@ import { NetTransport } from '../src/ftp/net-transport.js';
 import { segmentedDownload } from '../src/ftp/segmented.js';
 import { resumeStatePath } from '../src/ftp/resume-state.js';
 import { ScriptedFtpServer } from './helpers/scripted-ftp-server.js';
+import { serveBytes } from './helpers/byte-server.js';
 
 let server: Server | undefined;
 let ftp: ScriptedFtpServer | undefined;
@@ -160,16 +161,10 @@ describe('receiveData into a caller-owned buffer (NetTransport with `receive`)',
 
   it('a connection that ended before the reader took over: every byte, then the end', async () => {
     const data = randomBytes(3000);
-    server = createServer((s) => {
-      s.on('error', () => undefined);
-      s.end(data);
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('no port');
+    const served = await serveBytes(data);
+    server = served.server;
     const direct = new DirectReceiver(1024);
-    const socket = await new NetTransport().connect({ host: '127.0.0.1', port: address.port, timeoutMs: 2000, receive: direct });
+    const socket = await new NetTransport().connect({ host: '127.0.0.1', port: served.port, timeoutMs: 2000, receive: direct });
     await once(socket, 'end'); // read through `direct`: the stream ends with nothing buffered, before any reader
     expect(socket.readableEnded).toBe(true);
     const copies: Buffer[] = [];

@@ -11,6 +11,7 @@ import { FtpError } from '../src/ftp/errors.js';
 import { DirectReceiver, receiveData } from '../src/ftp/data-pump.js';
 import { ScriptedFtpServer } from './helpers/scripted-ftp-server.js';
 import { rejection } from './helpers/ftp-assertions.js';
+import { serveBytes } from './helpers/byte-server.js';
 
 let server: Server | undefined;
 let ftp: ScriptedFtpServer | undefined;
@@ -22,15 +23,9 @@ afterEach(async () => {
 });
 
 async function serving(data: Buffer): Promise<number> {
-  server = createServer((s) => {
-    s.on('error', () => undefined);
-    s.end(data);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  const served = await serveBytes(data);
+  server = served.server;
+  return served.port;
 }
 
 describe('NetTransport.prepare', () => {
