@@ -3,7 +3,8 @@
 import os from 'node:os';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { spawnWorker } from '../src/main/spawn-worker.js';
-import { DoorbellTable, FrameRing, copyBytes } from '../src/shared-ring/index.js';
+import { loadNative } from '../src/link/index.js';
+import { DoorbellTable, FrameRing, copyBytes, installBulkCopy } from '../src/shared-ring/index.js';
 import type { RingBenchData, RingBenchMode, RingBenchReport } from './ring-worker.js';
 
 // RING_BENCH_SIZES=1500 and RING_BENCH_MODES=ring-wait,post-clone narrow a run; RING_BENCH_MS sets its length.
@@ -14,6 +15,7 @@ const ALL_MODES: { mode: RingBenchMode; label: string }[] = [
   { mode: 'post-transfer', label: 'postMessage, transferred ArrayBuffer' },
   { mode: 'post-clone', label: 'postMessage, structured clone of a Uint8Array' },
 ];
+// RING_BENCH_MODES=none runs only the copy table.
 const MODES = ALL_MODES.filter(({ mode }) => (process.env.RING_BENCH_MODES ?? mode).split(',').includes(mode));
 const DURATION_MS = Number(process.env.RING_BENCH_MS ?? 1200);
 const WARMUP_MS = 300;
@@ -72,23 +74,41 @@ async function measure(mode: RingBenchMode, frameBytes: number): Promise<Row> {
   }
 }
 
-/** Single-thread copy costs behind src/shared-ring/copy.ts's strategy (ns per copy into a SharedArrayBuffer). */
+/**
+ * Single-thread copy costs behind src/shared-ring/copy.ts's strategy (ns per copy), for the three directions the
+ * stack copies in: into a ring (app write, frame in), out of one (app read), and ring to ring (payload into a socket
+ * ring). "native" is the addon's memmove (installNativeCopy), when it loads; copyBytes is the JavaScript fallback.
+ * The data is cache-hot here: on a transfer the source was just written by another core, which costs more for all.
+ */
 function measureCopies(): string[] {
-  const shared = new Uint8Array(new SharedArrayBuffer(1 << 16));
-  const plain = new Uint8Array(1 << 16).map((_, i) => i);
-  const lines = ['| bytes | set, same mod 8 | set, differ mod 8 | copyBytes, differ mod 8 |', '|---:|---:|---:|---:|'];
+  const native = loadNative();
+  const lines = [
+    '| direction | bytes | set, same mod 8 | set, differ mod 8 | copyBytes (JS), differ mod 8 | native memmove, differ mod 8 |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
   const time = (fn: () => void, n: number): number => {
     for (let i = 0; i < n / 4; i++) fn();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) fn();
     return ((performance.now() - t0) * 1e6) / n;
   };
-  for (const len of [64, 1500, 9000]) {
-    const n = len < 1000 ? 400_000 : 100_000;
-    const aligned = time(() => shared.set(plain.subarray(2, 2 + len), 258), n);
-    const misaligned = time(() => shared.set(plain.subarray(3, 3 + len), 258), n);
-    const strategy = time(() => copyBytes(shared, 258, plain, 3, len), n);
-    lines.push(`| ${len} | ${aligned.toFixed(0)} | ${misaligned.toFixed(0)} | ${strategy.toFixed(0)} |`);
+  const plainArray = (): Uint8Array => new Uint8Array(1 << 17).map((_, i) => i);
+  const sharedArray = (): Uint8Array => new Uint8Array(new SharedArrayBuffer(1 << 17));
+  const directions: [string, Uint8Array, Uint8Array][] = [
+    ['plain → shared', sharedArray(), plainArray()],
+    ['shared → plain', plainArray(), sharedArray()],
+    ['shared → shared', sharedArray(), sharedArray()],
+  ];
+  for (const [direction, dst, src] of directions) {
+    for (const len of [64, 1500, 9000, 65536]) {
+      const n = len < 1000 ? 400_000 : len < 10_000 ? 100_000 : 20_000;
+      const aligned = time(() => dst.set(src.subarray(2, 2 + len), 258), n);
+      const misaligned = time(() => dst.set(src.subarray(3, 3 + len), 258), n);
+      installBulkCopy(undefined);
+      const strategy = time(() => copyBytes(dst, 258, src, 3, len), n);
+      const memmove = native ? time(() => native.copyBytes(dst, 258, src, 3, len), n).toFixed(0) : 'addon not loaded';
+      lines.push(`| ${direction} | ${len} | ${aligned.toFixed(0)} | ${misaligned.toFixed(0)} | ${strategy.toFixed(0)} | ${memmove} |`);
+    }
   }
   return lines;
 }
@@ -123,7 +143,7 @@ for (const frameBytes of SIZES) {
   );
 }
 out.push('');
-out.push('copies into a SharedArrayBuffer, one thread (ns per copy):');
+out.push('copies, one thread (ns per copy):');
 out.push('');
 out.push(...measureCopies());
 console.log(out.join('\n'));

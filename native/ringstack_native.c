@@ -902,19 +902,23 @@ static uint32_t receive_tap(native_handle *h, const frame_ring *r, uint32_t *pos
   return n;
 }
 
-/* receiveFrames(handle, ringBytes, cursor [tail in/out, head], maxFrames) -> frames written */
+/* receiveFrames(handle, ringBytes, cursor [tail in/out, head], maxFrames[, maxBytes]) -> frames written; maxBytes
+ * bounds the ring bytes (records) written, so a batch of 64 KiB super-frames stays as short as a batch of small ones. */
 static napi_value receive_frames(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[5];
   frame_ring r;
-  int32_t max;
-  if (!get_args(env, info, 4, argv)) return NULL;
+  int32_t max, max_bytes = INT32_MAX;
+  if (!get_args(env, info, 5, argv)) return NULL;
   native_handle *h = get_handle(env, argv[0]);
   if (!h || !get_frame_ring(env, argv[1], &r)) return NULL;
   uint32_t *cursor = get_cursor(env, argv[2], &r);
   if (!cursor || !get_int(env, argv[3], &max, "maxFrames")) return NULL;
+  if (!is_nullish(env, argv[4]) && !get_int(env, argv[4], &max_bytes, "maxBytes")) return NULL;
   uint32_t pos = cursor[0], head = cursor[1];
   if ((uint32_t)(pos - head) > r.capacity)
     return throw_msg(env, "cursor [tail, head] is not a valid producer view of the ring");
+  /* A byte budget is a smaller ring as the receivers see it: they stop where the next frame would not fit. */
+  if (max_bytes >= 0 && (uint32_t)max_bytes < r.capacity - (pos - head)) head = pos + (uint32_t)max_bytes - r.capacity;
   uint32_t n = 0;
   if (max > 0 && h->receives) {
     if (h->kind == HANDLE_TAP)
@@ -1248,6 +1252,47 @@ static napi_value interface_info(napi_env env, napi_callback_info info) { return
 static napi_value list_interfaces(napi_env env, napi_callback_info info) { return interfaces_query(env, info, true); }
 
 /* ------------------------------------------------------------------------------------------------------------ */
+/* copyBytes(dst, dstOffset, src, srcOffset, length): memmove between two Uint8Arrays, either over shared memory.
+ * V8 copies into or out of a SharedArrayBuffer with a relaxed-atomic loop (word by word at best); libc's memmove
+ * moves cache lines with vector stores, several times faster on 64 KiB of data another core just wrote
+ * (docs/PERFORMANCE.md, "Copies"). Racing writers are the rings' business: they publish only after the copy. */
+static bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length, const char *name) {
+  bool is_typed;
+  napi_typedarray_type type;
+  void *p;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    throw_msg(env, "%s must be a Uint8Array", name);
+    return false;
+  }
+  *data = p;
+  return true;
+}
+
+static napi_value copy_bytes(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  uint8_t *dst, *src;
+  size_t dst_length, src_length;
+  int64_t dst_offset, src_offset, length;
+  if (!get_args(env, info, 5, argv) || !get_bytes(env, argv[0], &dst, &dst_length, "dst") ||
+      !get_bytes(env, argv[2], &src, &src_length, "src") ||
+      napi_get_value_int64(env, argv[1], &dst_offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &src_offset) != napi_ok || napi_get_value_int64(env, argv[4], &length) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) throw_msg(env, "copyBytes(dst, dstOffset, src, srcOffset, length): offsets and length must be numbers");
+    return NULL;
+  }
+  if (dst_offset < 0 || src_offset < 0 || length < 0 || (uint64_t)dst_offset + (uint64_t)length > dst_length ||
+      (uint64_t)src_offset + (uint64_t)length > src_length) {
+    throw_msg(env, "copyBytes: range outside its array");
+    return NULL;
+  }
+  memmove(dst + dst_offset, src + src_offset, (size_t)length);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -1265,6 +1310,7 @@ NAPI_MODULE_INIT() {
       {"eventfdClose", NULL, eventfd_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"interfaceInfo", NULL, interface_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listInterfaces", NULL, list_interfaces, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyBytes", NULL, copy_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

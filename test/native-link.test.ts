@@ -409,6 +409,16 @@ describeWithTestbed('packet and tap links against the Linux kernel', () => {
       // Without vnet headers: no GSO state, but the kernel's "checksum never computed" is kept as trusted.
       expect(whole[0].flags).toBe(FRAME_CSUM_VALID);
       expect(whole[0].gsoSize).toBe(0);
+      // A byte budget bounds a receive batch of super-frames; what it leaves stays queued for the next call.
+      const budgetRing = FrameRing.create(1 << 23);
+      const before = budgetRing.producerPosition();
+      expect(plain.receive(budgetRing, 64, 0, 100_000)).toBeGreaterThan(0);
+      const budgeted = budgetRing.producerPosition() - before;
+      expect(budgeted).toBeLessThanOrEqual(100_000);
+      budgetRing.publish();
+      const rest = FrameRing.create(1 << 23);
+      plain.receive(rest, 64, 0);
+      expect(rest.producerPosition()).toBeGreaterThan(100_000); // most of the 1 MiB was still queued
     } finally {
       withVnet.close();
       plain.close();

@@ -23,8 +23,8 @@ export class WrappedDevice implements LinkDevice {
     this.wait = inner.wait;
   }
 
-  receive(into: FrameRing, maxFrames: number, now: number): number {
-    return this.inner.receive(into, maxFrames, now);
+  receive(into: FrameRing, maxFrames: number, now: number, maxBytes?: number): number {
+    return this.inner.receive(into, maxFrames, now, maxBytes);
   }
 
   transmit(from: FrameRing, maxFrames: number, now: number): number {

@@ -40,8 +40,11 @@ export interface LinkDevice {
   readonly needsArp: boolean;
   readonly offloads: LinkOffloads;
   readonly wait: LinkWait;
-  /** Moves up to `maxFrames` received frames into `into` (as its producer; the caller publishes). */
-  receive(into: FrameRing, maxFrames: number, now: number): number;
+  /**
+   * Moves up to `maxFrames` received frames, and up to `maxBytes` of ring space (default: no limit; a budget below
+   * the largest frame may take nothing), into `into` (as its producer; the caller publishes).
+   */
+  receive(into: FrameRing, maxFrames: number, now: number, maxBytes?: number): number;
   /** Sends up to `maxFrames` frames from `from` (as its consumer; the caller releases). Returns frames taken. */
   transmit(from: FrameRing, maxFrames: number, now: number): number;
   /** The earliest time the device wants `receive` called even if nothing woke us (held frames); Infinity if never. */

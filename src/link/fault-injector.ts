@@ -245,9 +245,9 @@ export class FaultInjector extends WrappedDevice {
     return taken;
   }
 
-  override receive(into: FrameRing, maxFrames: number, now: number): number {
-    if (!this.inbound) return this.inner.receive(into, maxFrames, now);
-    if (this.inner.receive(this.inStaging, maxFrames, now) > 0) this.inStaging.publish();
+  override receive(into: FrameRing, maxFrames: number, now: number, maxBytes?: number): number {
+    if (!this.inbound) return this.inner.receive(into, maxFrames, now, maxBytes);
+    if (this.inner.receive(this.inStaging, maxFrames, now, maxBytes) > 0) this.inStaging.publish();
     if (this.inbound.admit(this.inStaging, maxFrames, now) > 0) this.inStaging.release();
     return this.inbound.release(into, now);
   }

@@ -36,11 +36,11 @@ export class NativeDevice implements LinkDevice {
     this.wait = options.receives ? { kind: 'fd', fd: binding.handleInfo(handle).fd } : { kind: 'none' };
   }
 
-  receive(into: FrameRing, maxFrames: number): number {
+  receive(into: FrameRing, maxFrames: number, _now?: number, maxBytes?: number): number {
     const cursor = this.cursor;
     cursor[0] = into.producerPosition();
     cursor[1] = into.headForProducer();
-    const frames = this.binding.receiveFrames(this.handle, into.bytes, cursor, maxFrames);
+    const frames = this.binding.receiveFrames(this.handle, into.bytes, cursor, maxFrames, maxBytes);
     if (frames > 0) into.producerAdvance(cursor[0]);
     return frames;
   }

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { installBulkCopy } from '../shared-ring/index.js';
 
 declare const nativeHandleBrand: unique symbol;
 /** An open packet socket or TAP fd inside the addon; opaque here, closed with `closeHandle`. */
@@ -100,7 +101,7 @@ export interface NativeBinding {
    * Writes up to maxFrames received frames as records at cursor[0] (the producer's tail; cursor[1] = the
    * consumer's head) of the frame ring whose whole buffer `ring` views; stores the new tail in cursor[0].
    */
-  receiveFrames(handle: NativeHandle, ring: Uint8Array, cursor: Uint32Array, maxFrames: number): number;
+  receiveFrames(handle: NativeHandle, ring: Uint8Array, cursor: Uint32Array, maxFrames: number, maxBytes?: number): number;
   /** Sends up to maxFrames records from cursor[0] (head) up to cursor[1] (tail); stores the new head in cursor[0]. */
   transmitFrames(handle: NativeHandle, ring: Uint8Array, cursor: Uint32Array, maxFrames: number): number;
   /** Closes the socket or fd and unmaps the ring; closing twice is harmless. */
@@ -111,6 +112,8 @@ export interface NativeBinding {
   eventfdSignal(fd: number): void;
   eventfdClose(fd: number): void;
   interfaceInfo(name: string, netns: string | null): InterfaceFacts;
+  /** memmove of `length` bytes between two Uint8Arrays (shared or not); throws on a range outside either. */
+  copyBytes(dst: Uint8Array, dstOffset: number, src: Uint8Array, srcOffset: number, length: number): void;
   listInterfaces(netns: string | null): InterfaceFacts[];
 }
 
@@ -140,6 +143,16 @@ function load(): { binding: NativeBinding } | { reason: string } {
 export function loadNative(): NativeBinding | null {
   loaded ??= load();
   return 'binding' in loaded ? loaded.binding : null;
+}
+
+/**
+ * Lets this thread's ring copies of 1 KiB and more run as the addon's memmove (shared-ring's BulkCopy) when the
+ * addon loads; without it they stay TypedArray.set. Returns whether it did.
+ */
+export function installNativeCopy(): boolean {
+  const binding = loadNative();
+  if (binding) installBulkCopy(binding.copyBytes);
+  return binding !== null;
 }
 
 /** Why the addon cannot be used here, or null when it can. */

@@ -50,9 +50,9 @@ export class PcapWriter extends WrappedDevice {
     this.fd = openSync(path, 'a');
   }
 
-  override receive(into: FrameRing, maxFrames: number, now: number): number {
+  override receive(into: FrameRing, maxFrames: number, now: number, maxBytes?: number): number {
     const start = into.producerPosition();
-    const n = this.inner.receive(into, maxFrames, now);
+    const n = this.inner.receive(into, maxFrames, now, maxBytes);
     // The frames sit unpublished between the old and new producer positions: record them in place.
     if (n > 0) this.capture(into, start, into.producerPosition(), now);
     return n;

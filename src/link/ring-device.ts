@@ -2,9 +2,10 @@ import { FrameRing } from '../shared-ring/index.js';
 import { NO_OFFLOADS, type DirectRings, type LinkDevice, type LinkOffloads, type LinkRole, type LinkWait } from './device.js';
 
 /** Moves up to `maxFrames` records from `from` (as consumer) to `into` (as producer), header fields included. */
-export function moveFrames(from: FrameRing, into: FrameRing, maxFrames: number): number {
+export function moveFrames(from: FrameRing, into: FrameRing, maxFrames: number, maxBytes = Infinity): number {
   let moved = 0;
-  while (moved < maxFrames) {
+  let bytes = 0;
+  while (moved < maxFrames && bytes < maxBytes) {
     const src = from.peek();
     if (src < 0) break;
     const len = from.frameLength;
@@ -15,6 +16,7 @@ export function moveFrames(from: FrameRing, into: FrameRing, maxFrames: number):
     into.commit(len, from.flags, from.port, from.gsoSize, from.csumStart, from.csumOffset, from.aux);
     from.next();
     moved++;
+    bytes += len;
   }
   return moved;
 }
@@ -71,10 +73,10 @@ export class RingDevice implements LinkDevice {
     };
   }
 
-  receive(into: FrameRing, maxFrames: number): number {
+  receive(into: FrameRing, maxFrames: number, _now?: number, maxBytes?: number): number {
     const ring = this.receiveRing;
     if (!ring) return 0;
-    const moved = moveFrames(ring, into, maxFrames);
+    const moved = moveFrames(ring, into, maxFrames, maxBytes);
     if (moved > 0) ring.release();
     this.framesReceived += moved;
     return moved;

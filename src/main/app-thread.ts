@@ -2,6 +2,7 @@
 // (the rings are single-producer, single-consumer) and registers its socket-buffer slots through the thread that
 // owns the stack, over a BroadcastChannel. Data still moves only through the rings.
 import { BroadcastChannel, threadId } from 'node:worker_threads';
+import { installNativeCopy } from '../link/index.js';
 import { DoorbellTable, doorbellTable, installDoorbellTable } from '../shared-ring/index.js';
 import { AppChannelClient } from './app-channel.js';
 import { AppEndpoint } from './app-endpoint.js';
@@ -110,6 +111,7 @@ export function attachStack(handle: StackHandle): AppStack {
     table = DoorbellTable.attach(handle.doorbells);
     installDoorbellTable(table);
   }
+  installNativeCopy(); // this thread reads and writes socket rings too
   const doorbellId = table.allocate();
   const channel = new AppChannelClient(grant.id, table, doorbellId, () => undefined, grant);
   const control = new BroadcastChannel(handle.bus);

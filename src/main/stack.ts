@@ -1,6 +1,6 @@
 import { FrameRing, doorbellTable, installEventFdSignaller } from '../shared-ring/index.js';
 import {
-  RawSocketPump, createPcapFile, isUnopenedRawSpec, loadNative, openSharedTap, parseLinkName, type LinkSpec, type LinkWrapperOptions,
+  RawSocketPump, createPcapFile, installNativeCopy, isUnopenedRawSpec, loadNative, openSharedTap, parseLinkName, type LinkSpec, type LinkWrapperOptions,
   type SharedTap, type TapLinkSpec,
 } from '../link/index.js';
 import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wire/index.js';
@@ -187,6 +187,7 @@ export class Stack extends AppEndpoint {
     const clock = resolveClock(layout, options.clock);
     const link = linkSpecOf(options.link, options.pcap, clock);
     const doorbells = doorbellTable();
+    installNativeCopy();
     if (link.driver === 'packet' || link.driver === 'tap') {
       // Stage hosts of kernel devices sleep in poll(2): our rings must signal their eventfds too.
       const native = loadNative();

@@ -17,6 +17,22 @@ const LOOP_COPY_MAX = 32;
 const BOUNCE_MIN = 256;
 const BOUNCE_BYTES = 64 * 1024;
 
+/**
+ * A memmove over the arrays' memory (the native addon's copyBytes), installed by whoever loaded it: V8 copies into
+ * or out of shared memory with a relaxed-atomic loop, libc's memmove with vector moves, whatever the alignment.
+ * bench/ring.ts (docs/PERFORMANCE.md, "Copies"), ns per copy, misaligned: 1500 B 78–190 (aligned set 194–411),
+ * 64 KiB 1.0–1.8 µs (aligned set 3.6–6.0, JS bounce 5.0–10.8); at 64 B the call costs as much as a set.
+ */
+export type BulkCopy = (dst: Uint8Array, dstOffset: number, src: Uint8Array, srcOffset: number, len: number) => void;
+let bulkCopy: BulkCopy | undefined;
+/** At or above this many bytes, a copy that touches shared memory goes to the installed BulkCopy. */
+const BULK_COPY_MIN = 1024;
+
+/** Installs (or, with undefined, removes) this thread's BulkCopy. shared-ring itself does no native calls. */
+export function installBulkCopy(copy: BulkCopy | undefined): void {
+  bulkCopy = copy;
+}
+
 let bounce: Uint8Array | undefined;
 let bounce2: Uint8Array | undefined;
 
@@ -32,6 +48,10 @@ function isShared(view: Uint8Array): boolean {
 export function copyBytes(dst: Uint8Array, dstOffset: number, src: Uint8Array, srcOffset: number, len: number): void {
   if (len <= LOOP_COPY_MAX) {
     for (let i = 0; i < len; i++) dst[dstOffset + i] = src[srcOffset + i];
+    return;
+  }
+  if (len >= BULK_COPY_MIN && bulkCopy !== undefined) {
+    bulkCopy(dst, dstOffset, src, srcOffset, len);
     return;
   }
   const dstAddress = dst.byteOffset + dstOffset;

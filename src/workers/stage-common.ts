@@ -4,6 +4,13 @@ export const FRAME_DISCARD = 0x8000;
 /** Frames or records a stage handles per ring before it moves on (mTCP-style batches). */
 export const STAGE_BATCH = 64;
 
+/**
+ * Bytes of frames a stage takes per ring before it moves on. With kernel super-frames (GRO/GSO, up to 64 KiB each)
+ * STAGE_BATCH frames would be 4 MiB: the ACK for the batch's first segment would wait for all of it, and a sender
+ * whose window is a few MiB would stall meanwhile. 256 KiB is four super-frames, or STAGE_BATCH frames at MTU 4000.
+ */
+export const STAGE_BATCH_BYTES = 256 * 1024;
+
 /** Room an output ring must have before the protocol stage takes more input: one 64 KiB datagram, fragmented. */
 export const OUTPUT_HEADROOM_BYTES = 160 * 1024;
 

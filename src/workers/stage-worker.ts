@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { DoorbellTable, installDoorbellTable, installEventFdSignaller } from '../shared-ring/index.js';
-import { loadNative } from '../link/index.js';
+import { installNativeCopy, loadNative } from '../link/index.js';
 import { StageHost, type StageName } from './stage-host.js';
 import type { InterfaceConfig } from './stage-common.js';
 import type { ProtocolInterfaceConfig } from './tcp/protocol-stage.js';
@@ -24,6 +24,7 @@ installDoorbellTable(doorbells);
 // A host sleeping in poll(2) on a device is woken through an eventfd: every thread that rings must be able to signal it.
 const native = loadNative();
 if (native) installEventFdSignaller((fd) => native.eventfdSignal(fd));
+installNativeCopy();
 const host = new StageHost({ stages: data.stages, doorbells, doorbellId: data.doorbellId, spinMicros: data.spinMicros });
 const origin = performance.timeOrigin - data.epochMs;
 const now = (): number => origin + performance.now();

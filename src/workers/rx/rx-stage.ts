@@ -3,7 +3,7 @@ import {
   BROADCAST_MAC, DROP_REASON_COUNT, DropReason, ETHERNET_HEADER_BYTES, ETHERTYPE_IPV4, IPPROTO_TCP, IPPROTO_UDP,
   checksumAdd, checksumFold, createIpv4Repr, dropReasonName, parseIpv4, pseudoHeaderSum, readMac,
 } from '../../wire/index.js';
-import { FRAME_DISCARD, STAGE_BATCH, type Stage, type StageCounters } from '../stage-common.js';
+import { FRAME_DISCARD, STAGE_BATCH, STAGE_BATCH_BYTES, type Stage, type StageCounters } from '../stage-common.js';
 import { DeviceStage, type DeviceInterface } from '../device-stage.js';
 
 
@@ -34,7 +34,7 @@ export class RxStage extends DeviceStage implements Stage {
         continue;
       }
       const start = ring.producerPosition();
-      const n = iface.device.receive(ring, STAGE_BATCH, now);
+      const n = iface.device.receive(ring, STAGE_BATCH, now, STAGE_BATCH_BYTES);
       if (n === 0) continue;
       this.current = iface;
       forEachRecord(ring, start, ring.producerPosition(), this.verifyRecord);

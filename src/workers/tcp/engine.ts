@@ -188,8 +188,8 @@ export class TcpEngine {
    * A receive batch begins (mTCP's loop: batch receive → process → batch send). Until `endInputBatch`, what the
    * segments of one connection make it send — new data released by ACKs, the ACKs owed for in-order text — goes
    * out once, after the last of them: one ACK per batch, as a receiver behind GRO/LRO acknowledges the aggregated
-   * segment (RFC 9293 §3.8.6.3 lets ACKs be delayed; the batch is at most STAGE_BATCH frames, ~64 KiB at MTU 1500,
-   * what Linux's GRO merges). ACKs that tell the sender something at once are not held: see `deferOutput`.
+   * segment (RFC 9293 §3.8.6.3 lets ACKs be delayed; the batch is at most STAGE_BATCH frames and
+   * STAGE_BATCH_BYTES, ~64 KiB at MTU 1500, what Linux's GRO merges, and four 64 KiB super-frames). ACKs that tell the sender something at once are not held: see `deferOutput`.
    */
   beginInputBatch(): void {
     this.inputBatch = true;

@@ -11,7 +11,7 @@ import {
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
 } from '../app-protocol.js';
-import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, type InterfaceConfig, type Stage, type StageCounters } from '../stage-common.js';
+import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, STAGE_BATCH_BYTES, type InterfaceConfig, type Stage, type StageCounters } from '../stage-common.js';
 import { ArpCache, type PendingPacket } from './arp-cache.js';
 import { Reassembler } from './reassembly.js';
 import { RouteTable, maskOf, type RouteResult } from './route-table.js';
@@ -222,13 +222,16 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   private receiveBatch(iface: Interface, now: number): number {
     const rx = iface.rx;
     let n = 0;
+    let bytes = 0;
     this.tcp.beginInputBatch();
-    while (n < STAGE_BATCH && this.outputHasRoom()) {
+    while (n < STAGE_BATCH && bytes < STAGE_BATCH_BYTES && this.outputHasRoom()) {
       const off = rx.peek();
       if (off < 0) break;
-      if ((rx.flags & FRAME_DISCARD) === 0) this.handleFrame(iface, rx.bytes, off, rx.frameLength, (rx.flags & CHECKSUM_TRUSTED) !== 0, now);
+      const length = rx.frameLength;
+      if ((rx.flags & FRAME_DISCARD) === 0) this.handleFrame(iface, rx.bytes, off, length, (rx.flags & CHECKSUM_TRUSTED) !== 0, now);
       rx.next();
       n++;
+      bytes += length;
     }
     if (n > 0) rx.release();
     this.tcp.endInputBatch(now);
