@@ -198,6 +198,20 @@ typedef struct {
   int last_rx_errno, last_tx_errno;
 } handle_counters;
 
+/* A TPACKET_V2 receive ring handed to JavaScript as an external ArrayBuffer (packetRxRing): the mapping outlives
+ * the socket until the last ArrayBuffer over it is collected. refs: one for the open handle, one per ArrayBuffer. */
+typedef struct {
+  uint8_t *addr;
+  size_t bytes;
+  int refs;
+} ring_export;
+
+static void ring_export_unref(ring_export *e) {
+  if (--e->refs > 0) return;
+  munmap(e->addr, e->bytes);
+  free(e);
+}
+
 typedef struct {
   handle_kind kind;
   rx_mode rx;
@@ -214,6 +228,7 @@ typedef struct {
   uint32_t frame_size, frame_count, frame_index;              /* TPACKET_V2 */
   uint32_t block_size, block_count, block_index, block_done;  /* TPACKET_V3 */
   uint8_t *block_next;
+  ring_export *ring_export; /* set once the ring was handed to JavaScript; it then owns the mapping with us */
   /* recvmmsg and TAP: kernel -> scratch -> ring, so a frame is taken from the kernel only when it surely fits */
   uint32_t slot_size, slot_count;
   uint8_t *slot_frames;
@@ -227,7 +242,16 @@ static const napi_type_tag HANDLE_TAG = {0x72696e67737461ULL, 0x636b2d6e61746976
 static void handle_release(native_handle *h) {
   if (h->closed) return;
   h->closed = true;
-  if (h->ring) munmap(h->ring, h->ring_bytes);
+  if (h->ring_export) {
+    /* JavaScript may still read the ring: swap the socket's pages for zeroed ones (every frame then reads as the
+     * kernel's, so a reader sees an empty ring), and let the last ArrayBuffer unmap them. */
+    if (h->ring_export->refs > 1)
+      mmap(h->ring, h->ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    ring_export_unref(h->ring_export);
+    h->ring_export = NULL;
+  } else if (h->ring) {
+    munmap(h->ring, h->ring_bytes);
+  }
   if (h->fd >= 0 && h->owns_fd) close(h->fd);
   free(h->slot_frames);
   free(h->slots);
@@ -1252,6 +1276,39 @@ static napi_value interface_info(napi_env env, napi_callback_info info) { return
 static napi_value list_interfaces(napi_env env, napi_callback_info info) { return interfaces_query(env, info, true); }
 
 /* ------------------------------------------------------------------------------------------------------------ */
+/* packetRxRing(handle) -> { buffer, frameSize, frameCount, frameIndex, vnetHdr }: the TPACKET_V2 receive ring
+ * itself, for a reader on this thread that parses frames in place (one copy less than receiveFrames). The reader
+ * owns the ring's frame index from then on: receiveFrames must not be used on the handle any more. */
+static void ring_export_finalize(napi_env env, void *data, void *hint) { ring_export_unref(hint); }
+
+static napi_value packet_rx_ring(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  native_handle *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  if (h->kind == HANDLE_TAP || h->rx != RX_RING_V2 || !h->ring || !h->receives)
+    return throw_msg(env, "packetRxRing needs a receiving packet handle with a TPACKET_V2 ring (rxMode 2)");
+  if (!h->ring_export) {
+    h->ring_export = malloc(sizeof(ring_export));
+    if (!h->ring_export) return throw_errno(env, "packetRxRing", ENOMEM);
+    *h->ring_export = (ring_export){h->ring, h->ring_bytes, 1};
+  }
+  napi_value buffer, out;
+  if (napi_create_external_arraybuffer(env, h->ring, h->ring_bytes, ring_export_finalize, h->ring_export, &buffer) != napi_ok)
+    return throw_msg(env, "packetRxRing: this runtime refuses external ArrayBuffers");
+  h->ring_export->refs++;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "buffer", buffer);
+  set_number(env, out, "frameSize", h->frame_size);
+  set_number(env, out, "frameCount", h->frame_count);
+  set_number(env, out, "frameIndex", h->frame_index);
+  napi_value vnet;
+  napi_get_boolean(env, h->vnet, &vnet);
+  napi_set_named_property(env, out, "vnetHdr", vnet);
+  return out;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
 /* copyBytes(dst, dstOffset, src, srcOffset, length): memmove between two Uint8Arrays, either over shared memory.
  * V8 copies into or out of a SharedArrayBuffer with a relaxed-atomic loop (word by word at best); libc's memmove
  * moves cache lines with vector stores, several times faster on 64 KiB of data another core just wrote
@@ -1311,6 +1368,7 @@ NAPI_MODULE_INIT() {
       {"interfaceInfo", NULL, interface_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listInterfaces", NULL, list_interfaces, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyBytes", NULL, copy_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"packetRxRing", NULL, packet_rx_ring, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -409,20 +409,77 @@ describeWithTestbed('packet and tap links against the Linux kernel', () => {
       // Without vnet headers: no GSO state, but the kernel's "checksum never computed" is kept as trusted.
       expect(whole[0].flags).toBe(FRAME_CSUM_VALID);
       expect(whole[0].gsoSize).toBe(0);
-      // A byte budget bounds a receive batch of super-frames; what it leaves stays queued for the next call.
-      const budgetRing = FrameRing.create(1 << 23);
-      const before = budgetRing.producerPosition();
-      expect(plain.receive(budgetRing, 64, 0, 100_000)).toBeGreaterThan(0);
-      const budgeted = budgetRing.producerPosition() - before;
-      expect(budgeted).toBeLessThanOrEqual(100_000);
-      budgetRing.publish();
-      const rest = FrameRing.create(1 << 23);
-      plain.receive(rest, 64, 0);
-      expect(rest.producerPosition()).toBeGreaterThan(100_000); // most of the 1 MiB was still queued
     } finally {
       withVnet.close();
       plain.close();
     }
+  });
+});
+
+describeWithTestbed('packet link receive batches and in-place reading', () => {
+  const bed = useTestbed({ name: testbedName('nip'), files: 'small' });
+
+  it('bounds a receive batch of super-frames by bytes; what the budget leaves stays queued for the next call', async () => {
+    const { namespaces, kclientLink, files } = bed();
+    const file = files.find((f) => f.name === '1MiB');
+    if (!file) throw new Error('the bed has no 1MiB file');
+    const netns = namespaces.kclient;
+    const device = await packetDriver.create({ driver: 'packet', ifname: kclientLink.clientIf, netns }, 'receive');
+    try {
+      // The whole download queues in the kernel's ring (1024 slots) before we read any of it.
+      await execInNamespace(netns, ['curl', '-sS', '-o', '/dev/null', `ftp://${kclientLink.peerIp}/${file.name}`], { timeoutMs: 20_000 });
+      const ring = FrameRing.create(1 << 23);
+      expect(device.receive(ring, 64, 0, 100_000)).toBeGreaterThan(0);
+      expect(ring.producerPosition()).toBeLessThanOrEqual(100_000);
+      const rest = FrameRing.create(1 << 23);
+      device.receive(rest, 1024, 0);
+      expect(rest.producerPosition()).toBeGreaterThan(900_000); // the rest of the 1 MiB
+    } finally {
+      device.close();
+    }
+  });
+
+  it('parses the TPACKET_V2 ring where the kernel wrote it: super-frames with their offload flags, wrapping, and an empty ring once closed', async () => {
+    const { namespaces, kclientLink, mtu, files } = bed();
+    const file = files.find((f) => f.name === '1MiB');
+    if (!file) throw new Error('the bed has no 1MiB file');
+    const netns = namespaces.kclient;
+    // Eight slots: the download's ~20 frames wrap the ring. A full ring drops frames for us only (a tap on the link).
+    const spec: PacketLinkSpec = { driver: 'packet', ifname: kclientLink.clientIf, netns, vnetHdr: true, frameCount: 8 };
+    const device = await packetDriver.create(spec, 'receive');
+    const source = device.directReceive?.();
+    if (!source) throw new Error('a V2 packet device offers no in-place reader');
+    let frames = 0;
+    let superFrames = 0;
+    try {
+      let finished = false;
+      const download = execInNamespace(netns, ['curl', '-sS', '-o', '/dev/null', `ftp://${kclientLink.peerIp}/${file.name}`], { timeoutMs: 20_000 })
+        .finally(() => (finished = true));
+      while (!finished || source.peek() >= 0) {
+        const at = source.peek();
+        if (at < 0) {
+          await new Promise((r) => setTimeout(r, 0));
+          continue;
+        }
+        const b = source.bytes;
+        frames++;
+        if (u16(b, at + 12) === ETH_IPV4) expect(u16(b, at + 16)).toBe(source.frameLength - 14); // IPv4 total length
+        if (source.frameLength > mtu + 14) {
+          superFrames++;
+          expect(source.flags & (FRAME_GSO_TCPV4 | FRAME_CSUM_PARTIAL)).toBe(FRAME_GSO_TCPV4 | FRAME_CSUM_PARTIAL);
+        }
+        source.next();
+      }
+      await download;
+      expect(superFrames).toBeGreaterThan(0);
+      expect(frames).toBeGreaterThan(8);
+      expect(device.counters()['rxReadInPlace']).toBe(frames);
+    } finally {
+      device.close();
+    }
+    // The socket is gone but the reader's memory stays valid: it reads as an empty ring.
+    expect(source.peek()).toBe(-1);
+    expect(device.directReceive?.()).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 import type { FrameRing } from '../shared-ring/index.js';
-import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
+import type { FrameSource, LinkDevice, LinkOffloads, LinkWait } from './device.js';
 
 /**
  * A device that wraps another (smoltcp's phy wrappers): it shows the inner device's facts and passes every call
@@ -51,5 +51,10 @@ export class WrappedDevice implements LinkDevice {
 export class WithoutTso extends WrappedDevice {
   constructor(inner: LinkDevice) {
     super(inner, { ...inner.offloads, tso: false });
+  }
+
+  /** TSO is about sending: received frames may still be read in place. */
+  directReceive(): FrameSource | null {
+    return this.inner.directReceive?.() ?? null;
   }
 }

@@ -58,7 +58,27 @@ export interface LinkDevice {
    * (fault injector, pcap writer) do not offer it, so everything they see still passes them.
    */
   directRings?(): DirectRings | null;
+  /**
+   * Received frames in memory this thread may read in place (a packet socket's PACKET_RX_RING): a host that runs the
+   * rx and protocol stages in one thread lets the protocol stage parse them there, one copy less. Once taken, the
+   * device's own `receive` must not be called again. Absent or null: frames go through the rx stage.
+   */
+  directReceive?(): FrameSource | null;
   close(): void;
+}
+
+/**
+ * Frames a consumer reads in place, one at a time — what a FrameRing offers its consumer: `peek` gives the offset
+ * of the next frame in `bytes` (or -1) and sets `frameLength` and `flags` (FRAME_* record flags); `next` is done
+ * with it; `release` ends a batch.
+ */
+export interface FrameSource {
+  readonly bytes: Uint8Array;
+  readonly frameLength: number;
+  readonly flags: number;
+  peek(): number;
+  next(): void;
+  release(): void;
 }
 
 /** A device's own rings: this thread consumes `receive` and produces into `transmit`. */

@@ -18,6 +18,7 @@ export * from './memory.js';
 export * from './native.js';
 export * from './native-device.js';
 export * from './packet.js';
+export * from './packet-rx-ring.js';
 export * from './pcap-writer.js';
 export * from './prng.js';
 export * from './raw.js';

@@ -1,8 +1,9 @@
 // A LinkDevice over a handle of the native addon (packet socket or TAP fd): the addon moves whole batches
 // between the kernel and the frame ring; this class only hands it the ring positions and adopts the new ones.
 import type { FrameRing } from '../shared-ring/index.js';
-import type { LinkDevice, LinkOffloads, LinkWait } from './device.js';
+import type { FrameSource, LinkDevice, LinkOffloads, LinkWait } from './device.js';
 import type { NativeBinding, NativeHandle } from './native.js';
+import { PacketRxRing } from './packet-rx-ring.js';
 
 export interface NativeDeviceOptions {
   readonly name: string;
@@ -11,6 +12,8 @@ export interface NativeDeviceOptions {
   readonly offloads: LinkOffloads;
   /** False for a transmit-only instance: nothing arrives, so there is no fd to sleep on. */
   readonly receives: boolean;
+  /** A receiving packet socket with a TPACKET_V2 ring: it can be read in place (directReceive). */
+  readonly inPlaceRing?: boolean;
 }
 
 export class NativeDevice implements LinkDevice {
@@ -23,6 +26,8 @@ export class NativeDevice implements LinkDevice {
   // [own position, other side's position]: reused for every batch, so a batch allocates nothing.
   private readonly cursor = new Uint32Array(2);
   private closed = false;
+  private readonly inPlaceRing: boolean;
+  private inPlace: PacketRxRing | null = null;
 
   constructor(
     private readonly binding: NativeBinding,
@@ -34,6 +39,13 @@ export class NativeDevice implements LinkDevice {
     this.mac = options.mac;
     this.offloads = options.offloads;
     this.wait = options.receives ? { kind: 'fd', fd: binding.handleInfo(handle).fd } : { kind: 'none' };
+    this.inPlaceRing = options.receives && options.inPlaceRing === true;
+  }
+
+  directReceive(): FrameSource | null {
+    if (!this.inPlaceRing || this.closed) return null;
+    this.inPlace ??= new PacketRxRing(this.binding.packetRxRing(this.handle));
+    return this.inPlace;
   }
 
   receive(into: FrameRing, maxFrames: number, _now?: number, maxBytes?: number): number {
@@ -62,7 +74,16 @@ export class NativeDevice implements LinkDevice {
 
   counters(): Readonly<Record<string, number>> {
     if (this.closed) return {};
-    return { ...this.binding.handleCounters(this.handle) };
+    const counters = { ...this.binding.handleCounters(this.handle) };
+    const inPlace = this.inPlace?.counters;
+    if (inPlace) {
+      // Frames read in place never pass the addon's receive path: count them as it would have.
+      counters.rxFrames += inPlace.rxFrames;
+      counters.rxBytes += inPlace.rxBytes;
+      counters.rxTruncated += inPlace.rxTruncated;
+      return { ...counters, rxReadInPlace: inPlace.rxFrames };
+    }
+    return counters;
   }
 
   close(): void {

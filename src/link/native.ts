@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { installBulkCopy } from '../shared-ring/index.js';
+import type { PacketRxRingMapping } from './packet-rx-ring.js';
 
 declare const nativeHandleBrand: unique symbol;
 /** An open packet socket or TAP fd inside the addon; opaque here, closed with `closeHandle`. */
@@ -112,6 +113,8 @@ export interface NativeBinding {
   eventfdSignal(fd: number): void;
   eventfdClose(fd: number): void;
   interfaceInfo(name: string, netns: string | null): InterfaceFacts;
+  /** The TPACKET_V2 receive ring of a receiving packet handle, to read in place (PacketRxRing). */
+  packetRxRing(handle: NativeHandle): PacketRxRingMapping;
   /** memmove of `length` bytes between two Uint8Arrays (shared or not); throws on a range outside either. */
   copyBytes(dst: Uint8Array, dstOffset: number, src: Uint8Array, srcOffset: number, length: number): void;
   listInterfaces(netns: string | null): InterfaceFacts[];

@@ -101,6 +101,7 @@ export const packetDriver: LinkDriver = {
       mac: facts.mac,
       offloads: nativeOffloads('packet', vnetHdr),
       receives,
+      inPlaceRing: s.rxRing === undefined || s.rxRing === 'v2',
     });
   },
 };

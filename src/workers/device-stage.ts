@@ -8,14 +8,16 @@ export interface DeviceInterface {
   readonly device: LinkDevice;
   /** rx: the rx → protocol ring (this stage produces); tx: the protocol → tx ring (this stage consumes). */
   readonly ring: FrameRing;
+  /** rx: the protocol stage reads this device's frames in place (LinkDevice.directReceive); here only its counters. */
+  readonly readInPlace: boolean;
 }
 
 /** What the rx and tx stages share: their interfaces, the devices' timers and the devices' counters. */
 export abstract class DeviceStage {
   protected readonly interfaces = new Map<number, DeviceInterface>();
 
-  addInterface(index: number, device: LinkDevice, ring: FrameRing): void {
-    this.interfaces.set(index, { index, device, ring });
+  addInterface(index: number, device: LinkDevice, ring: FrameRing, readInPlace = false): void {
+    this.interfaces.set(index, { index, device, ring, readInPlace });
   }
 
   removeInterface(index: number): LinkDevice | undefined {

@@ -1,6 +1,6 @@
 import { DoorbellTable, FrameRing } from '../shared-ring/index.js';
 import {
-  loadNative, openLink, type DirectRings, type LinkDevice, type LinkOffloads, type LinkRole, type NativeBinding,
+  loadNative, openLink, type DirectRings, type FrameSource, type LinkDevice, type LinkOffloads, type LinkRole, type NativeBinding,
 } from '../link/index.js';
 import { RxStage } from './rx/rx-stage.js';
 import { TxStage } from './tx/tx-stage.js';
@@ -39,6 +39,8 @@ export class StageHost {
   private readonly devices = new Map<number, LinkDevice[]>();
   /** Interfaces whose device's rings the protocol stage uses itself (memory wire with all stages here). */
   private readonly direct = new Map<number, DirectRings>();
+  /** Interfaces whose received frames the protocol stage reads in place (a packet socket's ring, rx and proto here). */
+  private readonly inPlace = new Map<number, FrameSource>();
   private stopped = false;
   /** A kernel fd to sleep on (packet socket, TAP) with our doorbell's eventfd, when a device has one. */
   private sleepFd = -1;
@@ -71,7 +73,11 @@ export class StageHost {
     }
     if (this.rx) {
       const ring = FrameRing.attach(config.rxRing);
-      this.rx.addInterface(config.index, device, ring);
+      // With the protocol stage here too, it parses the kernel's ring itself: one copy per frame less. The rx
+      // stage keeps the device for its counters; the checks it would make, the protocol stage makes.
+      const inPlace = this.proto ? device.directReceive?.() ?? null : null;
+      if (inPlace) this.inPlace.set(config.index, inPlace);
+      this.rx.addInterface(config.index, device, ring, inPlace !== null);
     }
     if (this.tx) {
       const ring = FrameRing.attach(config.txRing);
@@ -105,7 +111,11 @@ export class StageHost {
 
   attachInterface(config: ProtocolInterfaceConfig, now: number): void {
     const direct = this.direct.get(config.index);
-    this.proto?.attachInterface(direct ? { ...config, rxRing: ringBuffer(direct.receive), txRing: ringBuffer(direct.transmit) } : config, now);
+    this.proto?.attachInterface(
+      direct ? { ...config, rxRing: ringBuffer(direct.receive), txRing: ringBuffer(direct.transmit) } : config,
+      now,
+      this.inPlace.get(config.index) ?? null,
+    );
   }
 
   detachInterface(index: number): void {
@@ -119,6 +129,7 @@ export class StageHost {
     this.rx?.removeInterface(index);
     this.tx?.removeInterface(index);
     this.direct.delete(index);
+    this.inPlace.delete(index);
     for (const d of this.devices.get(index) ?? []) {
       // Never poll a closed fd: its number may already belong to something else (another device, a file).
       if (d.wait.kind === 'fd' && d.wait.fd === this.sleepFd) this.sleepFd = -1;

@@ -28,6 +28,7 @@ export class RxStage extends DeviceStage implements Stage {
   poll(now: number): number {
     let work = 0;
     for (const iface of this.interfaces.values()) {
+      if (iface.readInPlace) continue;
       const ring = iface.ring;
       if (ring.writableBytes() < ring.maxFrameBytes) {
         this.c.ringFull++; // protocol stage is behind: leave frames in the device (its queue, or the wire ring)

@@ -12,6 +12,7 @@ import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
 } from '../app-protocol.js';
 import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, STAGE_BATCH_BYTES, type InterfaceConfig, type Stage, type StageCounters } from '../stage-common.js';
+import type { FrameSource } from '../../link/index.js';
 import { ArpCache, type PendingPacket } from './arp-cache.js';
 import { Reassembler } from './reassembly.js';
 import { RouteTable, maskOf, type RouteResult } from './route-table.js';
@@ -35,7 +36,8 @@ interface Interface {
   readonly txChecksumOffload: boolean;
   /** Longest TCP segment (header and text) the device takes as a super-segment to cut (TSO); 0 without TSO. */
   readonly superSegmentLimit: number;
-  readonly rx: FrameRing;
+  /** Received frames: the rx stage's ring, or the device's own memory read in place (LinkDevice.directReceive). */
+  readonly rx: FrameSource;
   readonly tx: FrameRing;
   txPending: boolean;
 }
@@ -120,7 +122,8 @@ export class ProtocolStage implements Stage, SocketLayerHost {
 
   // ───────────────────────── control plane ─────────────────────────
 
-  attachInterface(config: ProtocolInterfaceConfig, now: number): void {
+  /** `inPlace`: the device's received frames, read where they are instead of from `config.rxRing`. */
+  attachInterface(config: ProtocolInterfaceConfig, now: number, inPlace: FrameSource | null = null): void {
     if (this.interfaces.has(config.index)) throw new Error(`interface ${config.index} is already attached`);
     const mask = maskOf(config.prefixLength);
     const loopback = !config.needsArp && (config.address >>> 24) === 127;
@@ -133,9 +136,9 @@ export class ProtocolStage implements Stage, SocketLayerHost {
       config, index: config.index, address: config.address, mask, broadcast: (config.address | ~mask) >>> 0,
       mac: config.mac, mtu: config.mtu, needsArp: config.needsArp, loopback, txChecksumOffload,
       superSegmentLimit: tso ? Math.min(65535, tx.maxFrameBytes - ETHERNET_HEADER_BYTES) - IPV4_HEADER_BYTES : 0,
-      rx: FrameRing.attach(config.rxRing), tx, txPending: false,
+      rx: inPlace ?? FrameRing.attach(config.rxRing), tx, txPending: false,
     };
-    iface.rx.setConsumerDoorbell(this.doorbellId);
+    if (iface.rx instanceof FrameRing) iface.rx.setConsumerDoorbell(this.doorbellId);
     iface.tx.setProducerDoorbell(this.doorbellId);
     this.interfaces.set(config.index, iface);
     if (iface.loopback) this.routes.setLoopback(config.index);
