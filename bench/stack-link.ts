@@ -7,7 +7,9 @@
 //   kernel  — Node's net in NAME-kclient over its own veth to the peer, with that veth's offloads set like the
 //             stack veth's: the kernel's figure for the same MTU and offload setting.
 // "out" is client → peer, "in" is peer → client. Frames/s and the mean frame size are our stack's link counters
-// (a mean above the MTU means GSO super-frames crossed whole).
+// (a mean above the MTU means GSO super-frames crossed whole). "client CPU ms/GB" is the client process's CPU time
+// (user + system, all its threads: our stage worker included) per 10^9 bytes moved; for the kernel's client it is
+// its Node process, while the kernel's TCP work done in softirq context may be charged to either side.
 // Run as root: npx tsx bench/stack-link.ts
 //   STACK_LINK_BENCH_MB=256  STACK_LINK_BENCH_MTUS=1500,9000  STACK_LINK_BENCH_OFFLOADS=on,off
 //   STACK_LINK_BENCH_LAYOUT=single  STACK_LINK_BENCH_DRIVERS=packet,tap  STACK_LINK_BENCH_VNET=off,on
@@ -40,6 +42,14 @@ interface Leg {
   /** Our link's frames and bytes during the leg (null for the kernel's own client). */
   frames: number | null;
   frameBytes: number | null;
+  /** CPU time (user + system) of the client's process during the leg: ours with its stage worker, or the kernel client's Node. */
+  cpuMs: number;
+}
+
+/** This process's CPU time (user + system, all threads) in ms. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** Writes `bytes` to a sink connection, half-closes, and waits for the sink's "<bytes> <sha256>" answer. */
@@ -100,14 +110,25 @@ function pull() {
     s.on('error', reject);
   });
 }
-(async () => console.log(JSON.stringify({ out: await push(), in: await pull() })))().catch((e) => { console.error(e.message); process.exit(1); });
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+(async () => {
+  let c = cpu();
+  const out = await push();
+  const outCpu = cpu() - c;
+  c = cpu();
+  const inMs = await pull();
+  console.log(JSON.stringify({ out, in: inMs, outCpu, inCpu: cpu() - c }));
+})().catch((e) => { console.error(e.message); process.exit(1); });
 `;
 
 async function kernelLegs(bed: Testbed, peer: KernelPeer): Promise<{ out: Leg; in: Leg }> {
   const argv = [process.execPath, '-e', KERNEL_CLIENT, bed.kclientLink.peerIp, String(peer.ports.sink), String(peer.ports.source), String(BYTES)];
   const r = await execInNamespace(bed.namespaces.kclient, argv, { timeoutMs: 300_000 });
-  const ms = JSON.parse(r.stdout.toString()) as { out: number; in: number };
-  return { out: { ms: ms.out, frames: null, frameBytes: null }, in: { ms: ms.in, frames: null, frameBytes: null } };
+  const ms = JSON.parse(r.stdout.toString()) as { out: number; in: number; outCpu: number; inCpu: number };
+  return {
+    out: { ms: ms.out, frames: null, frameBytes: null, cpuMs: ms.outCpu },
+    in: { ms: ms.in, frames: null, frameBytes: null, cpuMs: ms.inCpu },
+  };
 }
 
 /**
@@ -144,13 +165,16 @@ async function stackLegs(
       await pull(stack.connect({ host, port: peer.ports.source, allowHalfOpen: true }), WARMUP);
     }
     const c0 = await linkCounters(stack);
+    const cpu0 = cpuMs();
     const outMs = await push(stack.connect({ host, port: peer.ports.sink, allowHalfOpen: true }));
+    const cpu1 = cpuMs();
     const c1 = await linkCounters(stack);
     const inMs = await pull(stack.connect({ host, port: peer.ports.source, allowHalfOpen: true }));
+    const cpu2 = cpuMs();
     const c2 = await linkCounters(stack);
     return {
-      out: { ms: outMs, frames: c1.txFrames - c0.txFrames, frameBytes: c1.txBytes - c0.txBytes },
-      in: { ms: inMs, frames: c2.rxFrames - c1.rxFrames, frameBytes: c2.rxBytes - c1.rxBytes },
+      out: { ms: outMs, frames: c1.txFrames - c0.txFrames, frameBytes: c1.txBytes - c0.txBytes, cpuMs: cpu1 - cpu0 },
+      in: { ms: inMs, frames: c2.rxFrames - c1.rxFrames, frameBytes: c2.rxBytes - c1.rxBytes, cpuMs: cpu2 - cpu1 },
       truncated: c2.truncated,
     };
   } finally {
@@ -166,7 +190,8 @@ function row(mtu: number, offloads: string, client: string, way: 'out' | 'in', l
   const kpps = leg.frames === null ? '–' : (leg.frames / leg.ms).toFixed(1);
   const mean = leg.frames === null || leg.frames === 0 ? '–' : Math.round(leg.frameBytes! / leg.frames).toString();
   const ratio = leg === kernel ? '1' : (gbps(leg.ms) / gbps(kernel.ms)).toFixed(2);
-  return `| ${mtu} | ${offloads} | ${client} | ${way} | ${gbps(leg.ms).toFixed(2)} | ${ratio} | ${kpps} | ${mean} | ${extra} |`;
+  const cpuPerGb = (leg.cpuMs / (BYTES / 1e9)).toFixed(0);
+  return `| ${mtu} | ${offloads} | ${client} | ${way} | ${gbps(leg.ms).toFixed(2)} | ${ratio} | ${cpuPerGb} | ${kpps} | ${mean} | ${extra} |`;
 }
 
 /** The kclient veth gets the stack veth's offload setting, so the kernel's figure is for the same setting. */
@@ -180,8 +205,8 @@ console.log(
   `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layout ${LAYOUT}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
     `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
 );
-console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | kpps (our link) | mean frame B | notes |');
-console.log('|---:|---|---|---|---:|---:|---:|---:|---|');
+console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | client CPU ms/GB | kpps (our link) | mean frame B | notes |');
+console.log('|---:|---|---|---|---:|---:|---:|---:|---:|---|');
 const name = testbedName('slb');
 try {
   for (const mtu of MTUS) {
