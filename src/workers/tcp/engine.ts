@@ -116,6 +116,8 @@ export class TcpEngine {
   private readonly blocked = new Set<TcpConnection>();
   /** Inside a receive batch: connections whose output (data, owed ACKs) waits for its end. */
   private inputBatch = false;
+  /** Inside a batch of application commands: connections whose output waits for its end (`flushAfterCommands`). */
+  private commandBatch = false;
   private readonly deferredOutput = new Set<TcpConnection>();
   private nextId = 1;
   private portCursor: number;
@@ -201,6 +203,35 @@ export class TcpEngine {
     if (this.deferredOutput.size === 0) return;
     for (const conn of this.deferredOutput) if (!conn.released) this.flushConnection(conn, now);
     this.deferredOutput.clear();
+  }
+
+  /**
+   * A batch of application commands begins (one poll's worth from the app channels). Until `endCommandBatch`, what
+   * a write or a half-close makes a connection send waits, so that `write(data); end()` leaves as one segment with
+   * the data and the FIN (RFC 9293 §3.10.4: the FIN is sent "after all preceding SENDs", which includes with them),
+   * and several writes of one tick as full segments.
+   */
+  beginCommandBatch(): void {
+    this.commandBatch = true;
+  }
+
+  /** The command batch ended: send what its commands queued. */
+  endCommandBatch(now: number): void {
+    this.commandBatch = false;
+    if (this.deferredOutput.size === 0) return;
+    for (const conn of this.deferredOutput) if (!conn.released) this.flushConnection(conn, now);
+    this.deferredOutput.clear();
+  }
+
+  /** After a command queued data or a FIN: send now, or at the end of the command batch if one is open. */
+  flushAfterCommand(conn: TcpConnection, now: number): void {
+    if (this.commandBatch) this.deferredOutput.add(conn);
+    else this.flushConnection(conn, now);
+  }
+
+  /** What a command batch holds for `conn` goes before anything that ends it (a RST follows the data written). */
+  private flushHeld(conn: TcpConnection, now: number): void {
+    if (this.deferredOutput.delete(conn)) this.flushConnection(conn, now);
   }
 
   /**
@@ -310,7 +341,7 @@ export class TcpEngine {
 
   /** The application wrote into the send ring. */
   onSendBufferWritten(now: number, conn: TcpConnection): void {
-    if (!conn.released) this.flushConnection(conn, now);
+    if (!conn.released) this.flushAfterCommand(conn, now);
   }
 
   /** The application read from the receive ring (may open the window). */
@@ -325,12 +356,16 @@ export class TcpEngine {
 
   /** Close both directions (FIN, or RST if received data was left unread). */
   close(now: number, conn: TcpConnection): void {
-    if (!conn.released) closeConnection(this, conn, now);
+    if (conn.released) return;
+    this.flushHeld(conn, now);
+    closeConnection(this, conn, now);
   }
 
   /** Reset the connection (Node's `destroy()`). */
   abort(now: number, conn: TcpConnection): void {
-    if (!conn.released) abortConnection(this, conn, now, null, true, false);
+    if (conn.released) return;
+    this.flushHeld(conn, now);
+    abortConnection(this, conn, now, null, true, false);
   }
 
   /** An ICMP error or ARP failure for this connection: fatal only before it is established (RFC 1122 §4.2.3.9). */

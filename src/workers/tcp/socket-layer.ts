@@ -116,6 +116,15 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
     this.engine.endInputBatch(now);
   }
 
+  /** Brackets one poll's app commands: a write and end() of one tick leave as one segment (TcpEngine.beginCommandBatch). */
+  beginCommandBatch(): void {
+    this.engine.beginCommandBatch();
+  }
+
+  endCommandBatch(now: number): void {
+    this.engine.endCommandBatch(now);
+  }
+
   pollAt(): number {
     return this.blocked ? 0 : this.engine.pollAt();
   }
