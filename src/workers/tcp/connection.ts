@@ -173,6 +173,8 @@ export class TcpConnection {
   closedReported = false;
   /** Removed from the engine's tables. */
   released = false;
+  /** The next connection under the same key of the engine's table (`portsKey`), or null. */
+  nextSamePorts: TcpConnection | null = null;
 
   constructor(
     readonly id: number,

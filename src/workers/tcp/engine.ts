@@ -109,8 +109,11 @@ export class TcpEngine {
     undos: 0, rackLosses: 0, tlpProbes: 0, tlpRecoveries: 0,
   };
 
-  /** (localAddr·2^16 + localPort) → (remoteAddr·2^16 + remotePort) → connection. */
-  private readonly connections = new Map<number, Map<number, TcpConnection>>();
+  /**
+   * The connections by their ports (`portsKey`), those that share a key chained by `nextSamePorts`. One small-integer
+   * key per connection: a Map per local address and port was made (and dropped) for every outgoing connection.
+   */
+  private readonly connections = new Map<number, TcpConnection>();
   private readonly listeners = new Map<number, TcpListener[]>();
   private readonly timers = new TimerHeap();
   private readonly blocked = new Set<TcpConnection>();
@@ -324,11 +327,13 @@ export class TcpEngine {
       else this.listeners.set(listener.port, rest);
     }
     for (const conn of [...listener.acceptQueue]) abortConnection(this, conn, now, null, true, false);
-    for (const inner of this.connections.values()) {
-      for (const conn of inner.values()) {
-        if (conn.listener === listener && conn.state === TcpState.SynReceived) abortConnection(this, conn, now, null, true, false);
+    const embryonic: TcpConnection[] = [];
+    for (const first of this.connections.values()) {
+      for (let conn: TcpConnection | null = first; conn !== null; conn = conn.nextSamePorts) {
+        if (conn.listener === listener && conn.state === TcpState.SynReceived) embryonic.push(conn);
       }
     }
+    for (const conn of embryonic) abortConnection(this, conn, now, null, true, false);
   }
 
   /** The next established connection of the accept queue, or null. */
@@ -425,13 +430,9 @@ export class TcpEngine {
     conn.mtu = this.config.mtu;
     conn.tsOffset = this.timestampOffset(localAddr, localPort, remoteAddr, remotePort);
     conn.tuneStart = 0;
-    const outer = localAddr * 65536 + localPort;
-    let inner = this.connections.get(outer);
-    if (inner === undefined) {
-      inner = new Map();
-      this.connections.set(outer, inner);
-    }
-    inner.set(remoteAddr * 65536 + remotePort, conn);
+    const key = portsKey(localPort, remotePort);
+    conn.nextSamePorts = this.connections.get(key) ?? null; // first in its chain: lookups find it before any other
+    this.connections.set(key, conn);
     this.connectionTotal++;
     return conn;
   }
@@ -451,12 +452,19 @@ export class TcpEngine {
     if (conn.released) return;
     conn.released = true;
     this.blocked.delete(conn);
-    const inner = this.connections.get(conn.localAddr * 65536 + conn.localPort);
-    if (inner !== undefined && inner.get(conn.remoteAddr * 65536 + conn.remotePort) === conn) {
-      inner.delete(conn.remoteAddr * 65536 + conn.remotePort);
-      if (inner.size === 0) this.connections.delete(conn.localAddr * 65536 + conn.localPort);
-      this.connectionTotal--;
+    const key = portsKey(conn.localPort, conn.remotePort);
+    const first = this.connections.get(key);
+    if (first === conn) {
+      if (conn.nextSamePorts === null) this.connections.delete(key);
+      else this.connections.set(key, conn.nextSamePorts);
+    } else {
+      let prev = first ?? null;
+      while (prev !== null && prev.nextSamePorts !== conn) prev = prev.nextSamePorts;
+      if (prev === null) return;
+      prev.nextSamePorts = conn.nextSamePorts;
     }
+    conn.nextSamePorts = null;
+    this.connectionTotal--;
   }
 
   /** (Re)inserts the connection's earliest timer into the heap if it is earlier than its live entry. */
@@ -523,7 +531,10 @@ export class TcpEngine {
   }
 
   private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
-    return this.connections.get(localAddr * 65536 + localPort)?.get(remoteAddr * 65536 + remotePort);
+    for (let c = this.connections.get(portsKey(localPort, remotePort)) ?? null; c !== null; c = c.nextSamePorts) {
+      if (c.localPort === localPort && c.remotePort === remotePort && c.localAddr === localAddr && c.remoteAddr === remoteAddr) return c;
+    }
+    return undefined;
   }
 
   private findListener(localAddr: number, port: number): TcpListener | undefined {
@@ -547,3 +558,7 @@ export class TcpEngine {
   }
 }
 
+/** The connection table's key: both ports in under 2^30 (a small integer for V8, no boxed number per lookup). */
+function portsKey(localPort: number, remotePort: number): number {
+  return (localPort << 14) ^ remotePort;
+}

@@ -25,6 +25,8 @@ export interface SocketLayerHost {
 interface SlotTable {
   readonly send: (ByteRing | undefined)[];
   readonly receive: (ByteRing | undefined)[];
+  /** The connection in each slot, from connect or accept until it is closed. */
+  readonly connections: (TcpConnection | undefined)[];
   /** Slots the app lent us for connections we accept. */
   readonly reserve: number[];
   /** Receive-ring capacity of the slots registered last (an app's slots share one size); 0 before any. */
@@ -59,7 +61,6 @@ const LISTEN_PORT_LAST = 60999;
 export class TcpSocketLayer implements TcpOutput, TcpEventSink {
   readonly engine: TcpEngine;
   private readonly slots = new Map<number, SlotTable>();
-  private readonly connections = new Map<string, TcpConnection>();
   private readonly listeners = new Map<string, TcpListener>();
   private readonly readable = new Set<TcpConnection>();
   private readonly writable = new Set<TcpConnection>();
@@ -74,7 +75,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   attachSlots(channel: ChannelRef, firstSlot: number, buffers: readonly (readonly [SharedArrayBuffer, SharedArrayBuffer])[]): void {
     let table = this.slots.get(channel.id);
-    if (!table) this.slots.set(channel.id, (table = { send: [], receive: [], reserve: [], receiveCapacity: 0 }));
+    if (!table) this.slots.set(channel.id, (table = { send: [], receive: [], connections: [], reserve: [], receiveCapacity: 0 }));
     buffers.forEach(([send, receive], i) => {
       const s = ByteRing.attach(send);
       const r = ByteRing.attach(receive);
@@ -85,10 +86,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
   }
 
   detachChannel(channel: ChannelRef): void {
-    for (const [key, conn] of this.connections) {
-      if ((conn.userData as ConnectionOwner).channel === channel) {
+    const table = this.slots.get(channel.id);
+    if (table) {
+      for (let slot = 0; slot < table.connections.length; slot++) {
+        const conn = table.connections[slot];
+        if (conn === undefined) continue;
+        table.connections[slot] = undefined;
         this.engine.abort(this.now, conn);
-        this.connections.delete(key);
       }
     }
     for (const [key, listener] of this.listeners) {
@@ -175,13 +179,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
         this.slots.get(channel.id)?.reserve.push(slot);
         return;
       case AppCommand.TcpInfo: {
-        const conn = this.connections.get(`${channel.id}/${slot}`);
+        const conn = this.slots.get(channel.id)?.connections[slot];
         const info = conn ? textEncoder.encode(JSON.stringify(this.engine.info(conn))) : new Uint8Array(0);
         this.host.emit(channel, AppEvent.TcpInfo, slot, 0, 0, 0, conn ? 0 : AppError.ENOTCONN, info);
         return;
       }
     }
-    const conn = this.connections.get(`${channel.id}/${slot}`);
+    const conn = this.slots.get(channel.id)?.connections[slot];
     if (!conn) return; // already closed: the app learns from the TcpClosed event it has or will have
     switch (rec.op) {
       case AppCommand.TcpWritten:
@@ -232,7 +236,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
       return;
     }
     conn.userData = { channel, slot } satisfies ConnectionOwner;
-    this.connections.set(`${channel.id}/${slot}`, conn);
+    table!.connections[slot] = conn;
   }
 
   private listen(channel: ChannelRef, id: number, localAddr: number, port: number, backlog: number): void {
@@ -251,7 +255,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
         const slot = table?.reserve.shift();
         if (slot === undefined) return null; // the app has not lent us a slot yet: the handshake is retried
         conn.userData = { channel, slot } satisfies ConnectionOwner;
-        this.connections.set(`${channel.id}/${slot}`, conn);
+        table!.connections[slot] = conn;
         return { sendBuffer: table!.send[slot]!, receiveBuffer: table!.receive[slot]! };
       },
     };
@@ -350,7 +354,8 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
     if (this.readable.delete(conn)) this.notify(conn, AppEvent.TcpReadable);
     this.writable.delete(conn);
     this.notify(conn, AppEvent.TcpClosed);
-    this.connections.delete(`${owner.channel.id}/${owner.slot}`);
+    const table = this.slots.get(owner.channel.id);
+    if (table !== undefined && table.connections[owner.slot] === conn) table.connections[owner.slot] = undefined;
     conn.userData = null;
   }
 
