@@ -1,7 +1,8 @@
 // TCP over two stacks on the memory wire, next to Node's net over the kernel's loopback, in the same run:
 // one stream's throughput at MTU 1500, 9000 and 65535, connections per second, and 64-byte ping-pong RTT.
 // Run: npx tsx bench/tcp.ts     (TCP_BENCH_LAYOUT=single|rx+proto|three, TCP_BENCH_MB=512, TCP_BENCH_WARMUP_MB=256
-//      (sent first on the same connection, not timed), TCP_BENCH_CONNS=3000,
+//      (sent first on the same connection, not timed), TCP_BENCH_CONNS=3000, TCP_BENCH_CONNS_WARMUP=3000 (untimed
+//      connections first, on the same stacks; default TCP_BENCH_CONNS),
 //      TCP_BENCH_BIG_BUFFER=4194304: socketBufferBytes of the extra MTU 65535 row; the kernel's loopback autotunes
 //      its buffers up to tcp_rmem/tcp_wmem max, 6 MiB / 4 MiB by default; TCP_BENCH_TSO=on,off: the stream rows with
 //      the wire's TSO on and off (link spec `tso: false`), A/B in one run; TCP_BENCH_ROWS=streams,big,conns,rtt:
@@ -16,6 +17,7 @@ const LAYOUT = (process.env.TCP_BENCH_LAYOUT ?? 'single') as StackLayout;
 const MEGABYTES = Number(process.env.TCP_BENCH_MB ?? 512);
 const WARMUP_MB = Number(process.env.TCP_BENCH_WARMUP_MB ?? 256);
 const CONNECTIONS = Number(process.env.TCP_BENCH_CONNS ?? 3000);
+const CONNECTIONS_WARMUP = Number(process.env.TCP_BENCH_CONNS_WARMUP ?? CONNECTIONS);
 const PINGS = Number(process.env.TCP_BENCH_PINGS ?? 5000);
 const BIG_BUFFER = Number(process.env.TCP_BENCH_BIG_BUFFER ?? 4 << 20);
 const TSO = (process.env.TCP_BENCH_TSO ?? 'on').split(',').map((v) => v === 'on');
@@ -99,13 +101,17 @@ function connectionRun(n: Net, port: number, count: number): Promise<void> {
   });
 }
 
-/** Connections per second, after an untimed warm-up of a sixth as many (compiled code, socket slots in place). */
+/**
+ * Connections per second, after CONNECTIONS_WARMUP untimed ones (compiled code, socket slots in place). After a
+ * sixth as many, the timed run still cost ~2-3x the CPU per connection of the runs after it (TurboFan compiling the
+ * stack's code on V8's platform threads: docs/PERFORMANCE.md, "Connections per second").
+ */
 async function connectionsPerSecond(n: Net, port: number): Promise<number> {
   const server = await n.listen(port, (s) => {
     s.on('data', (d: Buffer) => s.end(d));
     s.on('error', () => undefined);
   });
-  await connectionRun(n, port, Math.ceil(CONNECTIONS / 6));
+  if (CONNECTIONS_WARMUP > 0) await connectionRun(n, port, CONNECTIONS_WARMUP);
   const t0 = performance.now();
   await connectionRun(n, port, CONNECTIONS);
   const seconds = (performance.now() - t0) / 1000;
