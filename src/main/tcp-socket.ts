@@ -51,6 +51,21 @@ const MIN_SOCKET_BUFFER = 2048;
 /** setKeepAlive(true) without a delay: the first probe after two idle hours (RFC 1122 §4.2.3.6, Linux's default). */
 const DEFAULT_KEEPALIVE_MS = 7_200_000;
 
+/**
+ * Dotted quads of the addresses sockets were given, by number: a connection's two addresses are formatted once per
+ * peer, not once per connection (a server talks to few addresses; bounded for one that talks to many).
+ */
+const addressTexts = new Map<number, string>();
+
+function addressText(address: number): string {
+  let text = addressTexts.get(address);
+  if (text === undefined) {
+    if (addressTexts.size >= 1024) addressTexts.clear();
+    addressTexts.set(address, (text = formatIpv4Address(address)));
+  }
+  return text;
+}
+
 function checkPort(port: unknown): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
     const err = new RangeError(`Port should be > 0 and < 65536. Received ${String(port)}.`) as RangeError & { code: string };
@@ -130,7 +145,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     if (address < 0) throw Object.assign(new TypeError(`connect: not an IPv4 address: ${JSON.stringify(options.host)} (resolve names first)`), { code: 'ERR_INVALID_IP_ADDRESS' });
     if (options.localPort !== undefined && options.localPort !== 0) checkPort(options.localPort);
     this.connecting = true;
-    this.remoteAddress = formatIpv4Address(address);
+    this.remoteAddress = addressText(address);
     this.remotePort = port;
     this.remoteFamily = 'IPv4';
     this.noDelay = options.noDelay ?? false;
@@ -165,9 +180,9 @@ export class TcpSocket extends Duplex implements SlotEventSink {
   /** @internal a connection a server accepted, already established. */
   adoptAccepted(slot: number, local: number, localPort: number, remote: number, remotePort: number): void {
     this.bindSlot(slot);
-    this.localAddress = formatIpv4Address(local);
+    this.localAddress = addressText(local);
     this.localPort = localPort;
-    this.remoteAddress = formatIpv4Address(remote);
+    this.remoteAddress = addressText(remote);
     this.remotePort = remotePort;
     this.remoteFamily = 'IPv4';
     // Data may have arrived before the app saw the connection.
@@ -202,7 +217,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
 
   private onConnected(r: AppRecord): void {
     this.connecting = false;
-    this.localAddress = formatIpv4Address(r.address);
+    this.localAddress = addressText(r.address);
     this.localPort = r.port;
     this.touch();
     this.emit('connect');

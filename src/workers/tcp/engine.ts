@@ -18,7 +18,7 @@ import { mssForMtu } from './options.js';
 import { sendResetFor } from './output.js';
 import { initialWindowClamp, lockReceiveBuffer, onReceiveBufferRead } from './rcv.js';
 import { RenoCongestionControl } from './reno.js';
-import { RttEstimator } from './rtt.js';
+import { RttEstimator, type RttConfig } from './rtt.js';
 import { onLossDetectionTimers, onPersistTimeout, onRetransmitTimeout, transmitPending } from './snd.js';
 import { timeWaitReusable, timeWaitSegment } from './time-wait.js';
 import { nextTimerOf, TimerHeap } from './timer.js';
@@ -128,6 +128,8 @@ export class TcpEngine {
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
   private readonly routeMtu: ((remoteAddr: number) => number | null) | undefined;
+  /** Every connection's RTO bounds (one object for all of them). */
+  private readonly rttConfig: RttConfig;
 
   constructor(options: TcpEngineOptions) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...options.config };
@@ -144,6 +146,7 @@ export class TcpEngine {
     if (!(this.shard >= 0 && this.shard < this.shardCount)) throw new RangeError(`TcpEngine: shard ${this.shard} of ${this.shardCount}`);
     this.portCursor = hashFourTuple(this.isnKey, 0, 0, 0, 0, 0x504f5254) % 16384;
     this.routeMtu = options.routeMtu;
+    this.rttConfig = { initialRtoMs: this.config.initialRtoMs, minRtoMs: this.config.minRtoMs, maxRtoMs: this.config.maxRtoMs, granularityMs: 1 };
   }
 
   /** The MTU segments to `remoteAddr` leave with (the route's, else `config.mtu`). */
@@ -421,9 +424,7 @@ export class TcpEngine {
   // ---------------------------------------------------------------- used by the mechanisms
 
   createConnection(localAddr: number, localPort: number, remoteAddr: number, remotePort: number, congestion?: CongestionAlgorithm): TcpConnection {
-    const rtt = new RttEstimator({
-      initialRtoMs: this.config.initialRtoMs, minRtoMs: this.config.minRtoMs, maxRtoMs: this.config.maxRtoMs, granularityMs: 1,
-    });
+    const rtt = new RttEstimator(this.rttConfig);
     const algorithm = congestion ?? this.config.congestion;
     const conn = new TcpConnection(this.nextId++, localAddr, localPort, remoteAddr, remotePort, rtt,
       this.createCongestionControl(algorithm, mssForMtu(this.config.mtu)));
