@@ -144,10 +144,15 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   /** Sends the coalesced readable/writable notices. Called once per poll, before events are published. */
   flushNotices(): void {
-    for (const conn of this.readable) this.notify(conn, AppEvent.TcpReadable);
-    for (const conn of this.writable) this.notify(conn, AppEvent.TcpWritable);
-    this.readable.clear();
-    this.writable.clear();
+    // clear() allocates a new table even for an empty Set, and most polls have no notices.
+    if (this.readable.size > 0) {
+      for (const conn of this.readable) this.notify(conn, AppEvent.TcpReadable);
+      this.readable.clear();
+    }
+    if (this.writable.size > 0) {
+      for (const conn of this.writable) this.notify(conn, AppEvent.TcpWritable);
+      this.writable.clear();
+    }
   }
 
   private notify(conn: TcpConnection, op: number, value = 0): void {
