@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ADDR_A, handshake, segmentsHeld, Simulation, Sink, Source, type Frame } from './tcp-sim.js';
+import { ADDR_A, ADDR_B, handshake, provider, rings, segmentsHeld, Simulation, Sink, Source, type Frame } from './tcp-sim.js';
 import { TCP_FIN, TCP_RST } from '../src/wire/index.js';
 import type { CongestionAlgorithm } from '../src/workers/tcp/congestion.js';
 
@@ -111,5 +111,38 @@ describe('command batches (TcpEngine.beginCommandBatch)', () => {
     sim.a.abort(sim.now, client);
     sim.a.endCommandBatch(sim.now);
     expect(fromA.map((f) => [f.payload.length, f.tcp.flags & TCP_RST])).toEqual([[3, 0], [0, TCP_RST]]);
+  });
+});
+
+describe('a connect with data waiting (ConnectOptions.writePending)', () => {
+  function connectWithDataWaiting(sim: Simulation) {
+    sim.b.listen({ port: 80, buffers: provider(), backlog: 16 });
+    const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: 80, ...rings(), writePending: true });
+    const fromA: Frame[] = [];
+    sim.tap = (f) => {
+      if (f.src === ADDR_A) fromA.push(f);
+      return true;
+    };
+    sim.run(() => sim.eventsA.has('connected', client), 5000);
+    return { client, fromA };
+  }
+
+  it('sends the ACK of the SYN-ACK with the first data', () => {
+    const sim = new Simulation(9);
+    const { client, fromA } = connectWithDataWaiting(sim);
+    expect(fromA.length).toBe(0); // connected, the SYN-ACK not acknowledged yet
+    client.sendBuffer!.write(new Uint8Array([1]), 0, 1);
+    sim.a.onSendBufferWritten(sim.now, client);
+    expect(fromA.map((f) => [f.payload.length, f.tcp.ack])).toEqual([[1, client.rcvNxt]]);
+  });
+
+  it('sends it alone once the delayed-ACK time has passed without data', () => {
+    const sim = new Simulation(10);
+    const { client, fromA } = connectWithDataWaiting(sim);
+    const connectedAt = sim.now;
+    sim.run(() => fromA.length > 0, 1000);
+    expect(fromA[0].payload.length).toBe(0);
+    expect(fromA[0].tcp.ack).toBe(client.rcvNxt);
+    expect(sim.now - connectedAt).toBeGreaterThanOrEqual(sim.a.config.delayedAckMs);
   });
 });

@@ -166,7 +166,8 @@ export class TcpSocket extends Duplex implements SlotEventSink {
       this.bindSlot(slot);
       // Options set between connect() and now (no slot yet, so no command could carry them) go with the connect.
       const flags = (this.noDelay ? TcpSocketFlags.NoDelay : 0) | (this.keepAlive > 0 ? TcpSocketFlags.KeepAlive : 0)
-        | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0);
+        | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0)
+        | (this.pendingWrite !== null || this.pendingFinal !== null ? TcpSocketFlags.WritePending : 0);
       const localPort = options.localPort ?? 0, receiveBuffer = this.receiveBufferLimit;
       if (receiveBuffer > 0) { // the SYN's window obeys it
         this.context.channel.send((ring) => pushAppRecordU32(ring, AppCommand.TcpConnect, slot, address, port, localPort, flags, receiveBuffer));

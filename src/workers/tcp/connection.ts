@@ -146,6 +146,11 @@ export class TcpConnection {
   unackedSegments = 0;
   /** The segment being processed filled a hole in the receive queue: its ACK goes at once, even in a batch. */
   filledGap = false;
+  /**
+   * Set by a connect whose application has data waiting: the ACK of the SYN-ACK is delayed (at most delayedAckMs)
+   * so that it leaves with that data, as Linux does while a writer waits for the handshake (sk_write_pending).
+   */
+  ackWithFirstData = false;
   /** The output refused a segment: retry on flush. */
   outputBlocked = false;
 

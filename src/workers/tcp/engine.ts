@@ -56,6 +56,11 @@ export interface ConnectOptions {
   mtu?: number;
   /** SO_RCVBUF set before connecting: the SYN already offers no more (0 or absent: auto-tuning). */
   receiveBufferLimit?: number;
+  /**
+   * The application has data or a FIN to send once the connection is established: the handshake's ACK waits for
+   * it (`TcpConnection.ackWithFirstData`).
+   */
+  writePending?: boolean;
 }
 
 export interface TcpEngineStats {
@@ -302,6 +307,7 @@ export class TcpEngine {
     if (options.receiveBufferLimit) lockReceiveBuffer(conn, options.receiveBufferLimit);
     conn.noDelay = options.noDelay ?? this.config.noDelay;
     conn.accepted = true;
+    conn.ackWithFirstData = options.writePending ?? false;
     if (options.keepalive ?? this.config.keepalive) this.setKeepAlive(conn, true);
     activeOpen(this, conn, now, conn.mtu);
     return conn;

@@ -233,6 +233,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
         localAddr: route.source, remoteAddr: remote, remotePort, localPort, sendBuffer: send, receiveBuffer: receive,
         noDelay: (flags & TcpSocketFlags.NoDelay) !== 0, keepalive: (flags & TcpSocketFlags.KeepAlive) !== 0,
         congestion: (flags & TcpSocketFlags.Cubic) !== 0 ? 'cubic' : 'newreno', mtu: route.mtu, receiveBufferLimit,
+        writePending: (flags & TcpSocketFlags.WritePending) !== 0,
       });
     } catch (err) {
       const code = String((err as Error).message).startsWith('EADDRINUSE') ? AppError.EADDRINUSE : AppError.EADDRNOTAVAIL;
