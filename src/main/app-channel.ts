@@ -39,9 +39,10 @@ function isSlotEvent(op: number): boolean {
 
 /**
  * The application side of one app channel: commands to the protocol stage, events back. Handlers are keyed by
- * the id in the record (socket id, ping id). Commands that do not fit wait, in order, in a backlog: nothing the
- * application asked for is dropped on this side. In worker layouts the main thread waits for events with
- * Atomics.waitAsync on its own doorbell; inline, the scheduler calls `drain`.
+ * the id in the record (listener id, ping id, UDP socket id); a TCP socket's events go to the socket bound to its
+ * slot (`bindSlot`). Commands that do not fit wait, in order, in a backlog: nothing the application asked for is
+ * dropped on this side. In worker layouts the main thread waits for events with Atomics.waitAsync on its own
+ * doorbell; inline, the scheduler calls `drain`.
  */
 export class AppChannelClient implements InlinePump {
   readonly commands: FrameRing;
