@@ -1,10 +1,13 @@
 // TCP over two stacks on the memory wire, next to Node's net over the kernel's loopback, in the same run:
 // one stream's throughput at MTU 1500, 9000 and 65535, connections per second, and 64-byte ping-pong RTT.
 // Run: npx tsx bench/tcp.ts     (TCP_BENCH_LAYOUT=single|rx+proto|three, TCP_BENCH_MB=512, TCP_BENCH_WARMUP_MB=256
-//      (sent first on the same connection, not timed), TCP_BENCH_CONNS=3000,
+//      (sent first on the same connection, not timed), TCP_BENCH_CONNS=3000, TCP_BENCH_CONNS_WARMUP=3000 (untimed
+//      connections first, on the same stacks; default TCP_BENCH_CONNS),
 //      TCP_BENCH_BIG_BUFFER=4194304: socketBufferBytes of the extra MTU 65535 row; the kernel's loopback autotunes
 //      its buffers up to tcp_rmem/tcp_wmem max, 6 MiB / 4 MiB by default; TCP_BENCH_TSO=on,off: the stream rows with
-//      the wire's TSO on and off (link spec `tso: false`), A/B in one run; TCP_BENCH_ONLY_STREAMS=1 skips the rest)
+//      the wire's TSO on and off (link spec `tso: false`), A/B in one run; TCP_BENCH_ROWS=streams,big,conns,rtt:
+//      which rows to run, all by default (e.g. TCP_BENCH_ROWS=conns for connections/s alone);
+//      TCP_BENCH_ONLY_STREAMS=1 is TCP_BENCH_ROWS=streams)
 // Figures go to docs/PERFORMANCE.md ("TCP") with the date and the load average.
 import net from 'node:net';
 import os from 'node:os';
@@ -14,10 +17,11 @@ const LAYOUT = (process.env.TCP_BENCH_LAYOUT ?? 'single') as StackLayout;
 const MEGABYTES = Number(process.env.TCP_BENCH_MB ?? 512);
 const WARMUP_MB = Number(process.env.TCP_BENCH_WARMUP_MB ?? 256);
 const CONNECTIONS = Number(process.env.TCP_BENCH_CONNS ?? 3000);
+const CONNECTIONS_WARMUP = Number(process.env.TCP_BENCH_CONNS_WARMUP ?? CONNECTIONS);
 const PINGS = Number(process.env.TCP_BENCH_PINGS ?? 5000);
 const BIG_BUFFER = Number(process.env.TCP_BENCH_BIG_BUFFER ?? 4 << 20);
 const TSO = (process.env.TCP_BENCH_TSO ?? 'on').split(',').map((v) => v === 'on');
-const ONLY_STREAMS = process.env.TCP_BENCH_ONLY_STREAMS === '1';
+const ROWS = new Set((process.env.TCP_BENCH_ROWS ?? (process.env.TCP_BENCH_ONLY_STREAMS === '1' ? 'streams' : 'streams,big,conns,rtt')).split(','));
 
 /** What both sides of the comparison offer: a server and a client connect. */
 interface Net {
@@ -97,13 +101,17 @@ function connectionRun(n: Net, port: number, count: number): Promise<void> {
   });
 }
 
-/** Connections per second, after an untimed warm-up of a sixth as many (compiled code, socket slots in place). */
+/**
+ * Connections per second, after CONNECTIONS_WARMUP untimed ones (compiled code, socket slots in place). After a
+ * sixth as many, the timed run still cost ~2-3x the CPU per connection of the runs after it (TurboFan compiling the
+ * stack's code on V8's platform threads: docs/PERFORMANCE.md, "Connections per second").
+ */
 async function connectionsPerSecond(n: Net, port: number): Promise<number> {
   const server = await n.listen(port, (s) => {
     s.on('data', (d: Buffer) => s.end(d));
     s.on('error', () => undefined);
   });
-  await connectionRun(n, port, Math.ceil(CONNECTIONS / 6));
+  if (CONNECTIONS_WARMUP > 0) await connectionRun(n, port, CONNECTIONS_WARMUP);
   const t0 = performance.now();
   await connectionRun(n, port, CONNECTIONS);
   const seconds = (performance.now() - t0) / 1000;
@@ -161,8 +169,8 @@ const gbit = (bytesPerSecond: number): string => ((bytesPerSecond * 8) / 1e9).to
 const rows: string[][] = [];
 let port = 20000;
 
-const kernelThroughput = await throughput(kernel, port++);
-for (const mtu of [1500, 9000, 65535]) {
+const kernelThroughput = ROWS.has('streams') || ROWS.has('big') ? await throughput(kernel, port++) : 0;
+for (const mtu of ROWS.has('streams') ? [1500, 9000, 65535] : []) {
   // At MTU 65535 a segment is already 64 KiB: TSO has nothing to add there.
   for (const tso of mtu === 65535 ? [true] : TSO) {
     const bps = await withPair(mtu, (n) => throughput(n, port++), undefined, tso);
@@ -170,14 +178,16 @@ for (const mtu of [1500, 9000, 65535]) {
     rows.push([`one stream, MTU ${mtu}${label}`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
   }
 }
-if (!ONLY_STREAMS) {
+if (ROWS.has('big')) {
   const bps = await withPair(65535, (n) => throughput(n, port++), BIG_BUFFER);
   rows.push([`one stream, MTU 65535, ${BIG_BUFFER >> 20} MiB socket buffers`, `${gbit(bps)} Gbit/s`, `${gbit(kernelThroughput)} Gbit/s`, (bps / kernelThroughput).toFixed(2)]);
 }
-if (!ONLY_STREAMS) {
+if (ROWS.has('conns')) {
   const kernelCps = await connectionsPerSecond(kernel, port++);
   const ourCps = await withPair(1500, (n) => connectionsPerSecond(n, port++));
   rows.push(['connections/s', ourCps.toFixed(0), kernelCps.toFixed(0), (ourCps / kernelCps).toFixed(2)]);
+}
+if (ROWS.has('rtt')) {
   const kernelRtt = await pingPong(kernel, port++);
   const ourRtt = await withPair(1500, (n) => pingPong(n, port++));
   rows.push(['64 B ping-pong RTT p50', `${ourRtt.p50.toFixed(1)} µs`, `${kernelRtt.p50.toFixed(1)} µs`, (ourRtt.p50 / kernelRtt.p50).toFixed(2)]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { handshake, segmentsHeld, Simulation, Sink, Source } from './tcp-sim.js';
+import { ADDR_A, ADDR_B, handshake, provider, rings, segmentsHeld, Simulation, Sink, Source, type Frame } from './tcp-sim.js';
+import { TCP_FIN, TCP_RST } from '../src/wire/index.js';
 import type { CongestionAlgorithm } from '../src/workers/tcp/congestion.js';
 
 function transfer(seed: number, bytes: number, loss: number, congestion: CongestionAlgorithm) {
@@ -75,5 +76,73 @@ describe('receive batches (TcpEngine.beginInputBatch)', () => {
     expect(fromB.length).toBe(8);
     expect(fromB[7].tcp.ack).toBe((held[9].tcp.seq + held[9].payload.length) >>> 0);
     sim.b.endInputBatch(sim.now);
+  });
+});
+
+describe('command batches (TcpEngine.beginCommandBatch)', () => {
+  function written(sim: Simulation, client: ReturnType<typeof handshake>['client']): Frame[] {
+    const fromA: Frame[] = [];
+    sim.tap = (f) => {
+      if (f.src === ADDR_A) fromA.push(f);
+      return true;
+    };
+    client.sendBuffer!.write(new Uint8Array([1, 2, 3]), 0, 3);
+    return fromA;
+  }
+
+  it('sends a write and the half-close of one batch as one segment with the data and FIN', () => {
+    const sim = new Simulation(7);
+    const { client } = handshake(sim);
+    const fromA = written(sim, client);
+    sim.a.beginCommandBatch();
+    sim.a.onSendBufferWritten(sim.now, client);
+    sim.a.shutdown(sim.now, client);
+    expect(fromA.length).toBe(0);
+    sim.a.endCommandBatch(sim.now);
+    expect(fromA.map((f) => [f.payload.length, f.tcp.flags & TCP_FIN])).toEqual([[3, TCP_FIN]]);
+  });
+
+  it('sends the written data before the RST of an abort in the same batch', () => {
+    const sim = new Simulation(8);
+    const { client } = handshake(sim);
+    const fromA = written(sim, client);
+    sim.a.beginCommandBatch();
+    sim.a.onSendBufferWritten(sim.now, client);
+    sim.a.abort(sim.now, client);
+    sim.a.endCommandBatch(sim.now);
+    expect(fromA.map((f) => [f.payload.length, f.tcp.flags & TCP_RST])).toEqual([[3, 0], [0, TCP_RST]]);
+  });
+});
+
+describe('a connect with data waiting (ConnectOptions.writePending)', () => {
+  function connectWithDataWaiting(sim: Simulation) {
+    sim.b.listen({ port: 80, buffers: provider(), backlog: 16 });
+    const client = sim.a.connect(sim.now, { localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: 80, ...rings(), writePending: true });
+    const fromA: Frame[] = [];
+    sim.tap = (f) => {
+      if (f.src === ADDR_A) fromA.push(f);
+      return true;
+    };
+    sim.run(() => sim.eventsA.has('connected', client), 5000);
+    return { client, fromA };
+  }
+
+  it('sends the ACK of the SYN-ACK with the first data', () => {
+    const sim = new Simulation(9);
+    const { client, fromA } = connectWithDataWaiting(sim);
+    expect(fromA.length).toBe(0); // connected, the SYN-ACK not acknowledged yet
+    client.sendBuffer!.write(new Uint8Array([1]), 0, 1);
+    sim.a.onSendBufferWritten(sim.now, client);
+    expect(fromA.map((f) => [f.payload.length, f.tcp.ack])).toEqual([[1, client.rcvNxt]]);
+  });
+
+  it('sends it alone once the delayed-ACK time has passed without data', () => {
+    const sim = new Simulation(10);
+    const { client, fromA } = connectWithDataWaiting(sim);
+    const connectedAt = sim.now;
+    sim.run(() => fromA.length > 0, 1000);
+    expect(fromA[0].payload.length).toBe(0);
+    expect(fromA[0].tcp.ack).toBe(client.rcvNxt);
+    expect(sim.now - connectedAt).toBeGreaterThanOrEqual(sim.a.config.delayedAckMs);
   });
 });

@@ -55,7 +55,8 @@ describe('flow hash and shard-aware port choice', () => {
     for (let shard = 0; shard < 4; shard++) {
       for (let n = 0; n < 20; n++) {
         const port = pickLocalPort(key, 0xc6120001, 0xc6120002, 80, shard, 4, 7 * n, (p) => used.has(p));
-        expect(port).toBeGreaterThanOrEqual(49152);
+        expect(port).toBeGreaterThanOrEqual(32768);
+        expect(port).toBeLessThanOrEqual(60999);
         expect(used.has(port)).toBe(false);
         used.add(port);
         expect(shardOfFlow(flowHash(key, 0xc6120001, port, 0xc6120002, 80), 4)).toBe(shard);

@@ -1,5 +1,5 @@
 import { DoorbellTable, FrameRing } from '../shared-ring/index.js';
-import { createAppRecord, readAppRecord, type AppRecord } from '../workers/app-protocol.js';
+import { AppEvent, createAppRecord, pushAppRecord, readAppRecord, type AppRecord } from '../workers/app-protocol.js';
 import type { InlinePump } from './inline-scheduler.js';
 
 const COMMAND_RING_BYTES = 4 << 20;
@@ -27,16 +27,29 @@ export type CommandWriter = (ring: FrameRing) => boolean;
 
 export type EventHandler = (record: AppRecord, bytes: Uint8Array) => void;
 
+/** What a TCP socket's slot events go to (`AppChannelClient.bindSlot`): one object per connection, no closures. */
+export interface SlotEventSink {
+  onSlotEvent(record: AppRecord, bytes: Uint8Array): void;
+}
+
+/** The events whose id is a socket slot (app-protocol.ts), dispatched through the slot table. */
+function isSlotEvent(op: number): boolean {
+  return op === AppEvent.TcpConnected || (op >= AppEvent.TcpReadable && op <= AppEvent.TcpClosed) || op === AppEvent.TcpInfo;
+}
+
 /**
  * The application side of one app channel: commands to the protocol stage, events back. Handlers are keyed by
- * the id in the record (socket id, ping id). Commands that do not fit wait, in order, in a backlog: nothing the
- * application asked for is dropped on this side. In worker layouts the main thread waits for events with
- * Atomics.waitAsync on its own doorbell; inline, the scheduler calls `drain`.
+ * the id in the record (listener id, ping id, UDP socket id); a TCP socket's events go to the socket bound to its
+ * slot (`bindSlot`). Commands that do not fit wait, in order, in a backlog: nothing the application asked for is
+ * dropped on this side. In worker layouts the main thread waits for events with Atomics.waitAsync on its own
+ * doorbell; inline, the scheduler calls `drain`.
  */
 export class AppChannelClient implements InlinePump {
   readonly commands: FrameRing;
   readonly events: FrameRing;
   private readonly handlers = new Map<number, Map<number, EventHandler>>();
+  /** Slot → the socket its events go to: set and cleared once per connection, where a Map per event kind churned. */
+  private readonly slotSinks: (SlotEventSink | null)[] = [];
   private readonly backlog: CommandWriter[] = [];
   private readonly record = createAppRecord();
   private publishScheduled = false;
@@ -78,19 +91,43 @@ export class AppChannelClient implements InlinePump {
     this.handlers.get(op)?.delete(id);
   }
 
+  /** Sends the slot's TCP socket events (connected, readable, ..., closed, info) to `sink` until `unbindSlot`. */
+  bindSlot(slot: number, sink: SlotEventSink): void {
+    while (this.slotSinks.length <= slot) this.slotSinks.push(null);
+    this.slotSinks[slot] = sink;
+  }
+
+  unbindSlot(slot: number): void {
+    if (slot < this.slotSinks.length) this.slotSinks[slot] = null;
+  }
+
+  /** `send` for a record without data: no closure unless it has to wait in the backlog. */
+  sendRecord(op: number, id: number, address: number, port: number, extra: number, value: number): void {
+    if (this.isClosed || this.backlog.length > 0 || !pushAppRecord(this.commands, op, id, address, port, extra, value)) {
+      this.send((ring) => pushAppRecord(ring, op, id, address, port, extra, value));
+      return;
+    }
+    this.schedulePublish();
+  }
+
   /** Queues a command; it reaches the protocol stage at the end of this tick (one publish per batch). */
   send(write: CommandWriter): void {
     if (this.isClosed) throw new Error('the stack is closed');
     if (this.backlog.length > 0 || !write(this.commands)) this.backlog.push(write);
-    if (!this.publishScheduled) {
-      this.publishScheduled = true;
-      queueMicrotask(() => {
-        this.publishScheduled = false;
-        this.commands.publish();
-        this.onCommands();
-      });
-    }
+    this.schedulePublish();
   }
+
+  private schedulePublish(): void {
+    if (this.publishScheduled) return;
+    this.publishScheduled = true;
+    queueMicrotask(this.publishCommands);
+  }
+
+  private readonly publishCommands = (): void => {
+    this.publishScheduled = false;
+    this.commands.publish();
+    this.onCommands();
+  };
 
   private flushBacklog(): number {
     let n = 0;
@@ -111,7 +148,8 @@ export class AppChannelClient implements InlinePump {
     const events = this.events;
     const rec = this.record;
     while (readAppRecord(events, rec)) {
-      this.handlers.get(rec.op)?.get(rec.id)?.(rec, events.bytes);
+      if (isSlotEvent(rec.op)) this.slotSinks[rec.id]?.onSlotEvent(rec, events.bytes);
+      else this.handlers.get(rec.op)?.get(rec.id)?.(rec, events.bytes);
       events.next();
       n++;
       if ((n & 255) === 0) events.release();

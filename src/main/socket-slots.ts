@@ -1,5 +1,5 @@
 import { ByteRing } from '../shared-ring/index.js';
-import { AppCommand, pushAppRecord } from '../workers/app-protocol.js';
+import { AppCommand } from '../workers/app-protocol.js';
 import type { AppChannelClient } from './app-channel.js';
 
 /**
@@ -97,7 +97,7 @@ export class SocketSlotPool {
     while (this.lent < ACCEPT_RESERVE && this.free.length > 0) {
       const slot = this.free.pop()!;
       this.lent++;
-      this.channel.send((ring) => pushAppRecord(ring, AppCommand.TcpProvideSlot, slot, 0, 0, 0, 0));
+      this.channel.sendRecord(AppCommand.TcpProvideSlot, slot, 0, 0, 0, 0);
     }
     // A failed registration (the stack closed under it) only ends the lending; acquire() reports its own failures.
     if (this.lent < ACCEPT_RESERVE && !this.growing) this.grow().then(() => this.topUpReserve(), () => undefined);

@@ -2,9 +2,9 @@ import { Duplex } from 'node:stream';
 import type { ByteRing } from '../shared-ring/index.js';
 import { formatIpv4Address, parseIpv4Address } from '../wire/index.js';
 import {
-  AppCommand, AppEvent, TcpOption, TcpSocketFlags, appErrorName, pushAppRecord, pushAppRecordU32, type AppRecord,
+  AppCommand, AppEvent, TcpOption, TcpSocketFlags, appErrorName, pushAppRecordU32, type AppRecord,
 } from '../workers/app-protocol.js';
-import type { AppChannelClient } from './app-channel.js';
+import type { AppChannelClient, SlotEventSink } from './app-channel.js';
 import { errnoError, type ErrnoLikeError } from './errors.js';
 import type { SocketSlotPool } from './socket-slots.js';
 import type { TcpInfo } from '../workers/tcp/types.js';
@@ -50,10 +50,21 @@ const READ_CHUNK = 64 * 1024;
 const MIN_SOCKET_BUFFER = 2048;
 /** setKeepAlive(true) without a delay: the first probe after two idle hours (RFC 1122 §4.2.3.6, Linux's default). */
 const DEFAULT_KEEPALIVE_MS = 7_200_000;
-const TCP_SOCKET_EVENTS = [
-  AppEvent.TcpConnected, AppEvent.TcpReadable, AppEvent.TcpWritable, AppEvent.TcpRemoteEof, AppEvent.TcpError,
-  AppEvent.TcpClosed, AppEvent.TcpInfo,
-];
+
+/**
+ * Dotted quads of the addresses sockets were given, by number: a connection's two addresses are formatted once per
+ * peer, not once per connection (a server talks to few addresses; bounded for one that talks to many).
+ */
+const addressTexts = new Map<number, string>();
+
+function addressText(address: number): string {
+  let text = addressTexts.get(address);
+  if (text === undefined) {
+    if (addressTexts.size >= 1024) addressTexts.clear();
+    addressTexts.set(address, (text = formatIpv4Address(address)));
+  }
+  return text;
+}
 
 function checkPort(port: unknown): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
@@ -70,7 +81,7 @@ function checkPort(port: unknown): number {
  * remotePort, bytesRead/bytesWritten, and errors with Node's codes. Its bytes move through two byte rings shared
  * with the protocol stage; only small notices go through the app channel.
  */
-export class TcpSocket extends Duplex {
+export class TcpSocket extends Duplex implements SlotEventSink {
   connecting = false;
   remoteAddress: string | undefined;
   remotePort: number | undefined;
@@ -134,7 +145,7 @@ export class TcpSocket extends Duplex {
     if (address < 0) throw Object.assign(new TypeError(`connect: not an IPv4 address: ${JSON.stringify(options.host)} (resolve names first)`), { code: 'ERR_INVALID_IP_ADDRESS' });
     if (options.localPort !== undefined && options.localPort !== 0) checkPort(options.localPort);
     this.connecting = true;
-    this.remoteAddress = formatIpv4Address(address);
+    this.remoteAddress = addressText(address);
     this.remotePort = port;
     this.remoteFamily = 'IPv4';
     this.noDelay = options.noDelay ?? false;
@@ -155,11 +166,14 @@ export class TcpSocket extends Duplex {
       this.bindSlot(slot);
       // Options set between connect() and now (no slot yet, so no command could carry them) go with the connect.
       const flags = (this.noDelay ? TcpSocketFlags.NoDelay : 0) | (this.keepAlive > 0 ? TcpSocketFlags.KeepAlive : 0)
-        | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0);
+        | (options.congestion === 'cubic' ? TcpSocketFlags.Cubic : 0)
+        | (this.pendingWrite !== null || this.pendingFinal !== null ? TcpSocketFlags.WritePending : 0);
       const localPort = options.localPort ?? 0, receiveBuffer = this.receiveBufferLimit;
-      this.context.channel.send((ring) => receiveBuffer > 0
-        ? pushAppRecordU32(ring, AppCommand.TcpConnect, slot, address, port, localPort, flags, receiveBuffer) // the SYN's window obeys it
-        : pushAppRecord(ring, AppCommand.TcpConnect, slot, address, port, localPort, flags));
+      if (receiveBuffer > 0) { // the SYN's window obeys it
+        this.context.channel.send((ring) => pushAppRecordU32(ring, AppCommand.TcpConnect, slot, address, port, localPort, flags, receiveBuffer));
+      } else {
+        this.context.channel.sendRecord(AppCommand.TcpConnect, slot, address, port, localPort, flags);
+      }
       if (this.keepAlive > 0 && this.keepAlive !== DEFAULT_KEEPALIVE_MS) this.command(AppCommand.TcpSetOption, TcpOption.KeepAlive, this.keepAlive);
     }, (err: unknown) => this.destroy(err as Error));
   }
@@ -167,9 +181,9 @@ export class TcpSocket extends Duplex {
   /** @internal a connection a server accepted, already established. */
   adoptAccepted(slot: number, local: number, localPort: number, remote: number, remotePort: number): void {
     this.bindSlot(slot);
-    this.localAddress = formatIpv4Address(local);
+    this.localAddress = addressText(local);
     this.localPort = localPort;
-    this.remoteAddress = formatIpv4Address(remote);
+    this.remoteAddress = addressText(remote);
     this.remotePort = remotePort;
     this.remoteFamily = 'IPv4';
     // Data may have arrived before the app saw the connection.
@@ -181,25 +195,30 @@ export class TcpSocket extends Duplex {
     const rings = this.context.pool.rings(slot);
     this.send = rings.send;
     this.receive = rings.receive;
-    const ch = this.context.channel;
-    ch.on(AppEvent.TcpConnected, slot, (r) => this.onConnected(r));
-    ch.on(AppEvent.TcpReadable, slot, () => this.readMore());
-    ch.on(AppEvent.TcpWritable, slot, () => this.continueWrite());
-    ch.on(AppEvent.TcpRemoteEof, slot, () => this.onRemoteEof());
-    ch.on(AppEvent.TcpError, slot, (r) => this.onStageError(r));
-    ch.on(AppEvent.TcpClosed, slot, () => this.onStageClosed());
-    ch.on(AppEvent.TcpInfo, slot, (r, bytes) => this.onInfo(r, bytes));
+    this.context.channel.bindSlot(slot, this);
+  }
+
+  /** @internal the app channel's dispatch of this socket's slot events. */
+  onSlotEvent(r: AppRecord, bytes: Uint8Array): void {
+    switch (r.op) {
+      case AppEvent.TcpConnected: return this.onConnected(r);
+      case AppEvent.TcpReadable: return this.readMore();
+      case AppEvent.TcpWritable: return this.continueWrite();
+      case AppEvent.TcpRemoteEof: return this.onRemoteEof();
+      case AppEvent.TcpError: return this.onStageError(r);
+      case AppEvent.TcpClosed: return this.onStageClosed();
+      case AppEvent.TcpInfo: return this.onInfo(r, bytes);
+    }
   }
 
   private command(op: number, extra = 0, value = 0): void {
     if (this.slot < 0 || this.stageClosed || this.context.channel.closed) return; // a closed stack has no one to tell
-    const slot = this.slot;
-    this.context.channel.send((ring) => pushAppRecord(ring, op, slot, 0, 0, extra, value));
+    this.context.channel.sendRecord(op, this.slot, 0, 0, extra, value);
   }
 
   private onConnected(r: AppRecord): void {
     this.connecting = false;
-    this.localAddress = formatIpv4Address(r.address);
+    this.localAddress = addressText(r.address);
     this.localPort = r.port;
     this.touch();
     this.emit('connect');
@@ -383,7 +402,7 @@ export class TcpSocket extends Duplex {
     this.stageClosed = true;
     this.readMore(); // whatever is left in the ring is the stream's now
     const slot = this.slot;
-    for (const op of TCP_SOCKET_EVENTS) this.context.channel.off(op, slot);
+    this.context.channel.unbindSlot(slot);
     this.context.pool.release(slot);
     this.send = null;
     this.receive = null; // the slot may carry another connection from now on

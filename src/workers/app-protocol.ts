@@ -41,6 +41,8 @@ export const TcpSocketFlags = {
   NoDelay: 1,
   KeepAlive: 2,
   Cubic: 4,
+  /** Data or a FIN waits for the connection to be established: the handshake's ACK may go with it. */
+  WritePending: 8,
 } as const;
 
 export const TcpOption = {

@@ -3,7 +3,6 @@ import { TCP_ACK, TCP_RST } from '../../wire/index.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { sendControl } from './output.js';
-import { transmitPending } from './snd.js';
 import { TcpState, type TcpErrorCode } from './types.js';
 
 /** Half-close: a FIN follows the bytes already queued (Node's `end()`). */
@@ -26,7 +25,7 @@ export function shutdownSend(engine: TcpEngine, conn: TcpConnection, now: number
   }
   conn.finRequested = true;
   conn.finSeq = conn.sendDataEnd;
-  transmitPending(engine, conn, now);
+  engine.flushAfterCommand(conn, now);
 }
 
 /**

@@ -102,6 +102,14 @@ export function synSentSegment(engine: TcpEngine, conn: TcpConnection, now: numb
     engine.schedule(conn);
     armKeepalive(engine, conn);
     engine.events.onConnected(conn);
+    if (conn.ackWithFirstData) {
+      // RFC 9293 §3.10.7.3 lets queued data go with this ACK; ours is on its way from the application, so the ACK
+      // waits for it like any delayed ACK (RFC 1122 §4.2.3.2), and the application's first write carries it.
+      conn.ackWithFirstData = false;
+      conn.delayedAckAt = now + engine.config.delayedAckMs;
+      engine.schedule(conn);
+      return;
+    }
     conn.ackNow = true;
     engine.flushConnection(conn, now);
     return;

@@ -146,6 +146,11 @@ export class TcpConnection {
   unackedSegments = 0;
   /** The segment being processed filled a hole in the receive queue: its ACK goes at once, even in a batch. */
   filledGap = false;
+  /**
+   * Set by a connect whose application has data waiting: the ACK of the SYN-ACK is delayed (at most delayedAckMs)
+   * so that it leaves with that data, as Linux does while a writer waits for the handshake (sk_write_pending).
+   */
+  ackWithFirstData = false;
   /** The output refused a segment: retry on flush. */
   outputBlocked = false;
 
@@ -173,6 +178,8 @@ export class TcpConnection {
   closedReported = false;
   /** Removed from the engine's tables. */
   released = false;
+  /** The next connection under the same key of the engine's table (`portsKey`), or null. */
+  nextSamePorts: TcpConnection | null = null;
 
   constructor(
     readonly id: number,

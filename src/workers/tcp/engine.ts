@@ -18,7 +18,7 @@ import { mssForMtu } from './options.js';
 import { sendResetFor } from './output.js';
 import { initialWindowClamp, lockReceiveBuffer, onReceiveBufferRead } from './rcv.js';
 import { RenoCongestionControl } from './reno.js';
-import { RttEstimator } from './rtt.js';
+import { RttEstimator, type RttConfig } from './rtt.js';
 import { onLossDetectionTimers, onPersistTimeout, onRetransmitTimeout, transmitPending } from './snd.js';
 import { timeWaitReusable, timeWaitSegment } from './time-wait.js';
 import { nextTimerOf, TimerHeap } from './timer.js';
@@ -56,6 +56,11 @@ export interface ConnectOptions {
   mtu?: number;
   /** SO_RCVBUF set before connecting: the SYN already offers no more (0 or absent: auto-tuning). */
   receiveBufferLimit?: number;
+  /**
+   * The application has data or a FIN to send once the connection is established: the handshake's ACK waits for
+   * it (`TcpConnection.ackWithFirstData`).
+   */
+  writePending?: boolean;
 }
 
 export interface TcpEngineStats {
@@ -109,13 +114,18 @@ export class TcpEngine {
     undos: 0, rackLosses: 0, tlpProbes: 0, tlpRecoveries: 0,
   };
 
-  /** (localAddr·2^16 + localPort) → (remoteAddr·2^16 + remotePort) → connection. */
-  private readonly connections = new Map<number, Map<number, TcpConnection>>();
+  /**
+   * The connections by their ports (`portsKey`), those that share a key chained by `nextSamePorts`. One small-integer
+   * key per connection: a Map per local address and port was made (and dropped) for every outgoing connection.
+   */
+  private readonly connections = new Map<number, TcpConnection>();
   private readonly listeners = new Map<number, TcpListener[]>();
   private readonly timers = new TimerHeap();
   private readonly blocked = new Set<TcpConnection>();
   /** Inside a receive batch: connections whose output (data, owed ACKs) waits for its end. */
   private inputBatch = false;
+  /** Inside a batch of application commands: connections whose output waits for its end (`flushAfterCommands`). */
+  private commandBatch = false;
   private readonly deferredOutput = new Set<TcpConnection>();
   private nextId = 1;
   private portCursor: number;
@@ -123,6 +133,8 @@ export class TcpEngine {
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
   private readonly routeMtu: ((remoteAddr: number) => number | null) | undefined;
+  /** Every connection's RTO bounds (one object for all of them). */
+  private readonly rttConfig: RttConfig;
 
   constructor(options: TcpEngineOptions) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...options.config };
@@ -139,6 +151,7 @@ export class TcpEngine {
     if (!(this.shard >= 0 && this.shard < this.shardCount)) throw new RangeError(`TcpEngine: shard ${this.shard} of ${this.shardCount}`);
     this.portCursor = hashFourTuple(this.isnKey, 0, 0, 0, 0, 0x504f5254) % 16384;
     this.routeMtu = options.routeMtu;
+    this.rttConfig = { initialRtoMs: this.config.initialRtoMs, minRtoMs: this.config.minRtoMs, maxRtoMs: this.config.maxRtoMs, granularityMs: 1 };
   }
 
   /** The MTU segments to `remoteAddr` leave with (the route's, else `config.mtu`). */
@@ -204,6 +217,35 @@ export class TcpEngine {
   }
 
   /**
+   * A batch of application commands begins (one poll's worth from the app channels). Until `endCommandBatch`, what
+   * a write or a half-close makes a connection send waits, so that `write(data); end()` leaves as one segment with
+   * the data and the FIN (RFC 9293 §3.10.4: the FIN is sent "after all preceding SENDs", which includes with them),
+   * and several writes of one tick as full segments.
+   */
+  beginCommandBatch(): void {
+    this.commandBatch = true;
+  }
+
+  /** The command batch ended: send what its commands queued. */
+  endCommandBatch(now: number): void {
+    this.commandBatch = false;
+    if (this.deferredOutput.size === 0) return;
+    for (const conn of this.deferredOutput) if (!conn.released) this.flushConnection(conn, now);
+    this.deferredOutput.clear();
+  }
+
+  /** After a command queued data or a FIN: send now, or at the end of the command batch if one is open. */
+  flushAfterCommand(conn: TcpConnection, now: number): void {
+    if (this.commandBatch) this.deferredOutput.add(conn);
+    else this.flushConnection(conn, now);
+  }
+
+  /** What a command batch holds for `conn` goes before anything that ends it (a RST follows the data written). */
+  private flushHeld(conn: TcpConnection, now: number): void {
+    if (this.deferredOutput.delete(conn)) this.flushConnection(conn, now);
+  }
+
+  /**
    * Whether `conn`'s output after a segment may wait for the end of the batch. Not while the receive queue has a
    * hole: every out-of-order segment and the one filling a gap are acknowledged at once (RFC 5681 §4.2), since the
    * sender counts duplicate ACKs and reads their SACK blocks (RFC 6675).
@@ -265,6 +307,7 @@ export class TcpEngine {
     if (options.receiveBufferLimit) lockReceiveBuffer(conn, options.receiveBufferLimit);
     conn.noDelay = options.noDelay ?? this.config.noDelay;
     conn.accepted = true;
+    conn.ackWithFirstData = options.writePending ?? false;
     if (options.keepalive ?? this.config.keepalive) this.setKeepAlive(conn, true);
     activeOpen(this, conn, now, conn.mtu);
     return conn;
@@ -293,11 +336,13 @@ export class TcpEngine {
       else this.listeners.set(listener.port, rest);
     }
     for (const conn of [...listener.acceptQueue]) abortConnection(this, conn, now, null, true, false);
-    for (const inner of this.connections.values()) {
-      for (const conn of inner.values()) {
-        if (conn.listener === listener && conn.state === TcpState.SynReceived) abortConnection(this, conn, now, null, true, false);
+    const embryonic: TcpConnection[] = [];
+    for (const first of this.connections.values()) {
+      for (let conn: TcpConnection | null = first; conn !== null; conn = conn.nextSamePorts) {
+        if (conn.listener === listener && conn.state === TcpState.SynReceived) embryonic.push(conn);
       }
     }
+    for (const conn of embryonic) abortConnection(this, conn, now, null, true, false);
   }
 
   /** The next established connection of the accept queue, or null. */
@@ -310,7 +355,7 @@ export class TcpEngine {
 
   /** The application wrote into the send ring. */
   onSendBufferWritten(now: number, conn: TcpConnection): void {
-    if (!conn.released) this.flushConnection(conn, now);
+    if (!conn.released) this.flushAfterCommand(conn, now);
   }
 
   /** The application read from the receive ring (may open the window). */
@@ -325,12 +370,16 @@ export class TcpEngine {
 
   /** Close both directions (FIN, or RST if received data was left unread). */
   close(now: number, conn: TcpConnection): void {
-    if (!conn.released) closeConnection(this, conn, now);
+    if (conn.released) return;
+    this.flushHeld(conn, now);
+    closeConnection(this, conn, now);
   }
 
   /** Reset the connection (Node's `destroy()`). */
   abort(now: number, conn: TcpConnection): void {
-    if (!conn.released) abortConnection(this, conn, now, null, true, false);
+    if (conn.released) return;
+    this.flushHeld(conn, now);
+    abortConnection(this, conn, now, null, true, false);
   }
 
   /** An ICMP error or ARP failure for this connection: fatal only before it is established (RFC 1122 §4.2.3.9). */
@@ -381,22 +430,16 @@ export class TcpEngine {
   // ---------------------------------------------------------------- used by the mechanisms
 
   createConnection(localAddr: number, localPort: number, remoteAddr: number, remotePort: number, congestion?: CongestionAlgorithm): TcpConnection {
-    const rtt = new RttEstimator({
-      initialRtoMs: this.config.initialRtoMs, minRtoMs: this.config.minRtoMs, maxRtoMs: this.config.maxRtoMs, granularityMs: 1,
-    });
+    const rtt = new RttEstimator(this.rttConfig);
     const algorithm = congestion ?? this.config.congestion;
     const conn = new TcpConnection(this.nextId++, localAddr, localPort, remoteAddr, remotePort, rtt,
       this.createCongestionControl(algorithm, mssForMtu(this.config.mtu)));
     conn.mtu = this.config.mtu;
     conn.tsOffset = this.timestampOffset(localAddr, localPort, remoteAddr, remotePort);
     conn.tuneStart = 0;
-    const outer = localAddr * 65536 + localPort;
-    let inner = this.connections.get(outer);
-    if (inner === undefined) {
-      inner = new Map();
-      this.connections.set(outer, inner);
-    }
-    inner.set(remoteAddr * 65536 + remotePort, conn);
+    const key = portsKey(localPort, remotePort);
+    conn.nextSamePorts = this.connections.get(key) ?? null; // first in its chain: lookups find it before any other
+    this.connections.set(key, conn);
     this.connectionTotal++;
     return conn;
   }
@@ -416,12 +459,19 @@ export class TcpEngine {
     if (conn.released) return;
     conn.released = true;
     this.blocked.delete(conn);
-    const inner = this.connections.get(conn.localAddr * 65536 + conn.localPort);
-    if (inner !== undefined && inner.get(conn.remoteAddr * 65536 + conn.remotePort) === conn) {
-      inner.delete(conn.remoteAddr * 65536 + conn.remotePort);
-      if (inner.size === 0) this.connections.delete(conn.localAddr * 65536 + conn.localPort);
-      this.connectionTotal--;
+    const key = portsKey(conn.localPort, conn.remotePort);
+    const first = this.connections.get(key);
+    if (first === conn) {
+      if (conn.nextSamePorts === null) this.connections.delete(key);
+      else this.connections.set(key, conn.nextSamePorts);
+    } else {
+      let prev = first ?? null;
+      while (prev !== null && prev.nextSamePorts !== conn) prev = prev.nextSamePorts;
+      if (prev === null) return;
+      prev.nextSamePorts = conn.nextSamePorts;
     }
+    conn.nextSamePorts = null;
+    this.connectionTotal--;
   }
 
   /** (Re)inserts the connection's earliest timer into the heap if it is earlier than its live entry. */
@@ -488,7 +538,10 @@ export class TcpEngine {
   }
 
   private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
-    return this.connections.get(localAddr * 65536 + localPort)?.get(remoteAddr * 65536 + remotePort);
+    for (let c = this.connections.get(portsKey(localPort, remotePort)) ?? null; c !== null; c = c.nextSamePorts) {
+      if (c.localPort === localPort && c.remotePort === remotePort && c.localAddr === localAddr && c.remoteAddr === remoteAddr) return c;
+    }
+    return undefined;
   }
 
   private findListener(localAddr: number, port: number): TcpListener | undefined {
@@ -512,3 +565,7 @@ export class TcpEngine {
   }
 }
 
+/** The connection table's key: both ports in under 2^30 (a small integer for V8, no boxed number per lookup). */
+function portsKey(localPort: number, remotePort: number): number {
+  return (localPort << 14) ^ remotePort;
+}

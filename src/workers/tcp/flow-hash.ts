@@ -13,9 +13,14 @@ export function shardOfFlow(hash: number, shardCount: number): number {
   return shardCount <= 1 ? 0 : (hash >>> 0) % shardCount;
 }
 
-/** The ephemeral port range of RFC 6335 §6 (Linux uses 32768–60999 by default). */
-export const EPHEMERAL_PORT_FIRST = 49152;
-export const EPHEMERAL_PORT_LAST = 65535;
+/**
+ * Local ports for outgoing connections: Linux's default range (ip_local_port_range), 28 232 ports. RFC 6056 §3.2
+ * asks for more than RFC 6335's 16 384 dynamic ports: each port of a destination stays in TIME-WAIT until it may be
+ * reused (`timeWaitReuseMs`, 1 s), so the range / 1 s caps the connections per second to one destination — 16 384/s
+ * with the dynamic range, under twice what Node's kernel sockets sustain on the loopback here (bench/tcp.ts).
+ */
+export const EPHEMERAL_PORT_FIRST = 32768;
+export const EPHEMERAL_PORT_LAST = 60999;
 
 /**
  * A local port for an outgoing connection to (remoteAddr, remotePort) that hashes to `shard` and that `inUse` says

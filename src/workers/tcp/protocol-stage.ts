@@ -206,7 +206,9 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     if (this.arp.nextTimer() <= now) this.runArpTimers(now);
     if (this.reassembler.nextTimer() <= now) this.reassembler.onTimers(now);
     if (this.tcp.pollAt() <= now && this.outputHasRoom()) this.tcp.onTimers(now);
+    this.tcp.beginCommandBatch();
     for (const channel of this.channels.values()) work += this.commandBatch(channel, now);
+    this.tcp.endCommandBatch(now);
     this.tcp.flushNotices();
     this.publish();
     return work;

@@ -25,6 +25,8 @@ export interface SocketLayerHost {
 interface SlotTable {
   readonly send: (ByteRing | undefined)[];
   readonly receive: (ByteRing | undefined)[];
+  /** The connection in each slot, from connect or accept until it is closed. */
+  readonly connections: (TcpConnection | undefined)[];
   /** Slots the app lent us for connections we accept. */
   readonly reserve: number[];
   /** Receive-ring capacity of the slots registered last (an app's slots share one size); 0 before any. */
@@ -59,7 +61,6 @@ const LISTEN_PORT_LAST = 60999;
 export class TcpSocketLayer implements TcpOutput, TcpEventSink {
   readonly engine: TcpEngine;
   private readonly slots = new Map<number, SlotTable>();
-  private readonly connections = new Map<string, TcpConnection>();
   private readonly listeners = new Map<string, TcpListener>();
   private readonly readable = new Set<TcpConnection>();
   private readonly writable = new Set<TcpConnection>();
@@ -74,7 +75,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   attachSlots(channel: ChannelRef, firstSlot: number, buffers: readonly (readonly [SharedArrayBuffer, SharedArrayBuffer])[]): void {
     let table = this.slots.get(channel.id);
-    if (!table) this.slots.set(channel.id, (table = { send: [], receive: [], reserve: [], receiveCapacity: 0 }));
+    if (!table) this.slots.set(channel.id, (table = { send: [], receive: [], connections: [], reserve: [], receiveCapacity: 0 }));
     buffers.forEach(([send, receive], i) => {
       const s = ByteRing.attach(send);
       const r = ByteRing.attach(receive);
@@ -85,10 +86,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
   }
 
   detachChannel(channel: ChannelRef): void {
-    for (const [key, conn] of this.connections) {
-      if ((conn.userData as ConnectionOwner).channel === channel) {
+    const table = this.slots.get(channel.id);
+    if (table) {
+      for (let slot = 0; slot < table.connections.length; slot++) {
+        const conn = table.connections[slot];
+        if (conn === undefined) continue;
+        table.connections[slot] = undefined;
         this.engine.abort(this.now, conn);
-        this.connections.delete(key);
       }
     }
     for (const [key, listener] of this.listeners) {
@@ -116,6 +120,15 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
     this.engine.endInputBatch(now);
   }
 
+  /** Brackets one poll's app commands: a write and end() of one tick leave as one segment (TcpEngine.beginCommandBatch). */
+  beginCommandBatch(): void {
+    this.engine.beginCommandBatch();
+  }
+
+  endCommandBatch(now: number): void {
+    this.engine.endCommandBatch(now);
+  }
+
   pollAt(): number {
     return this.blocked ? 0 : this.engine.pollAt();
   }
@@ -131,10 +144,15 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
 
   /** Sends the coalesced readable/writable notices. Called once per poll, before events are published. */
   flushNotices(): void {
-    for (const conn of this.readable) this.notify(conn, AppEvent.TcpReadable);
-    for (const conn of this.writable) this.notify(conn, AppEvent.TcpWritable);
-    this.readable.clear();
-    this.writable.clear();
+    // clear() allocates a new table even for an empty Set, and most polls have no notices.
+    if (this.readable.size > 0) {
+      for (const conn of this.readable) this.notify(conn, AppEvent.TcpReadable);
+      this.readable.clear();
+    }
+    if (this.writable.size > 0) {
+      for (const conn of this.writable) this.notify(conn, AppEvent.TcpWritable);
+      this.writable.clear();
+    }
   }
 
   private notify(conn: TcpConnection, op: number, value = 0): void {
@@ -166,13 +184,13 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
         this.slots.get(channel.id)?.reserve.push(slot);
         return;
       case AppCommand.TcpInfo: {
-        const conn = this.connections.get(`${channel.id}/${slot}`);
+        const conn = this.slots.get(channel.id)?.connections[slot];
         const info = conn ? textEncoder.encode(JSON.stringify(this.engine.info(conn))) : new Uint8Array(0);
         this.host.emit(channel, AppEvent.TcpInfo, slot, 0, 0, 0, conn ? 0 : AppError.ENOTCONN, info);
         return;
       }
     }
-    const conn = this.connections.get(`${channel.id}/${slot}`);
+    const conn = this.slots.get(channel.id)?.connections[slot];
     if (!conn) return; // already closed: the app learns from the TcpClosed event it has or will have
     switch (rec.op) {
       case AppCommand.TcpWritten:
@@ -215,6 +233,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
         localAddr: route.source, remoteAddr: remote, remotePort, localPort, sendBuffer: send, receiveBuffer: receive,
         noDelay: (flags & TcpSocketFlags.NoDelay) !== 0, keepalive: (flags & TcpSocketFlags.KeepAlive) !== 0,
         congestion: (flags & TcpSocketFlags.Cubic) !== 0 ? 'cubic' : 'newreno', mtu: route.mtu, receiveBufferLimit,
+        writePending: (flags & TcpSocketFlags.WritePending) !== 0,
       });
     } catch (err) {
       const code = String((err as Error).message).startsWith('EADDRINUSE') ? AppError.EADDRINUSE : AppError.EADDRNOTAVAIL;
@@ -223,7 +242,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
       return;
     }
     conn.userData = { channel, slot } satisfies ConnectionOwner;
-    this.connections.set(`${channel.id}/${slot}`, conn);
+    table!.connections[slot] = conn;
   }
 
   private listen(channel: ChannelRef, id: number, localAddr: number, port: number, backlog: number): void {
@@ -242,7 +261,7 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
         const slot = table?.reserve.shift();
         if (slot === undefined) return null; // the app has not lent us a slot yet: the handshake is retried
         conn.userData = { channel, slot } satisfies ConnectionOwner;
-        this.connections.set(`${channel.id}/${slot}`, conn);
+        table!.connections[slot] = conn;
         return { sendBuffer: table!.send[slot]!, receiveBuffer: table!.receive[slot]! };
       },
     };
@@ -341,7 +360,8 @@ export class TcpSocketLayer implements TcpOutput, TcpEventSink {
     if (this.readable.delete(conn)) this.notify(conn, AppEvent.TcpReadable);
     this.writable.delete(conn);
     this.notify(conn, AppEvent.TcpClosed);
-    this.connections.delete(`${owner.channel.id}/${owner.slot}`);
+    const table = this.slots.get(owner.channel.id);
+    if (table !== undefined && table.connections[owner.slot] === conn) table.connections[owner.slot] = undefined;
     conn.userData = null;
   }
 

@@ -5,6 +5,7 @@ import type { TcpEmitFields } from '../../wire/index.js';
 import type { CongestionAlgorithm } from './congestion.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpListener } from './accept.js';
+import { EPHEMERAL_PORT_FIRST, EPHEMERAL_PORT_LAST } from './flow-hash.js';
 
 /** RFC 9293 §3.3.2 connection states (LISTEN lives on TcpListener). */
 export const TcpState = {
@@ -71,7 +72,7 @@ export interface TcpConfig {
   initialReceiveWindow: number;
   /** SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6). */
   synCookies: boolean;
-  /** Local port range for outgoing connections. */
+  /** Local port range for outgoing connections (flow-hash.ts: Linux's, 32768–60999). */
   ephemeralPortFirst: number;
   ephemeralPortLast: number;
 }
@@ -101,8 +102,8 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   timeWaitReuseMs: 1000,
   initialReceiveWindow: 65_535,
   synCookies: true,
-  ephemeralPortFirst: 49152,
-  ephemeralPortLast: 65535,
+  ephemeralPortFirst: EPHEMERAL_PORT_FIRST,
+  ephemeralPortLast: EPHEMERAL_PORT_LAST,
 };
 
 /**
