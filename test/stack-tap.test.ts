@@ -88,6 +88,27 @@ describeWithTestbed('the stack on a TAP device against the Linux kernel', () => 
     });
   }
 
+  it('two inline stacks on one real clock share a scheduler: one on the TAP, one on the packet link, both served', async () => {
+    const b = bed();
+    const onTap = await createStack({ link: { driver: 'tap', name: b.tap!.ifName, netns: b.namespaces.peer }, address: `${b.tap!.stackIp}/24`, layout: 'inline' });
+    const onPacket = await createStack({
+      link: { driver: 'packet', ifname: b.stackLink.stackIf, netns: b.namespaces.stack, vnetHdr: true },
+      address: `${b.stackLink.stackIp}/${b.stackLink.prefixLength}`, gateway: b.stackLink.peerIp, layout: 'inline', // the peer listens on its TAP address
+    });
+    try {
+      const [viaTap, viaPacket] = await Promise.all([
+        echoThrough(onTap.connect({ host: peer.host, port: peer.ports.echo, allowHalfOpen: true }), 1 << 20),
+        echoThrough(onPacket.connect({ host: peer.host, port: peer.ports.echo, allowHalfOpen: true }), 1 << 20),
+        onTap.ping(b.tap!.peerIp, { count: 3, intervalMs: 10 }),
+        onPacket.ping(b.stackLink.peerIp, { count: 3, intervalMs: 10 }),
+      ]);
+      expect([viaTap.received.sha256, viaPacket.received.sha256]).toEqual([viaTap.sent, viaPacket.sent]);
+    } finally {
+      await onTap.close();
+      await onPacket.close();
+    }
+  }, 30_000);
+
   it('after a vnet-header opener left its offloads on the TAP, an opener without vnet headers still gets checksummed frames', async () => {
     const b = bed();
     const open = (vnetHdr: boolean) => createStack({
