@@ -1221,9 +1221,19 @@ static void fd_watch_finalize(napi_env env, void *data, void *hint) {
 static void fd_watch_ready(uv_poll_t *poll, int status, int events) {
   fd_watch *w = (fd_watch *)poll;
   if (w->stopping) return;
-  /* An error on the fd (status < 0) would be reported again at once on every loop turn: stop polling, and let the
-   * callback run the stages once, whose receive call meets (and counts) the error. */
-  if (status < 0) uv_poll_stop(poll);
+  /* POLLERR: libuv has stopped the watch (status UV_EBADF). On a packet socket that is a pending socket error, such
+   * as ENETDOWN when the interface went down for a moment: reading SO_ERROR clears it, and we watch again, or the
+   * stack would stay deaf once the link is back. Anything else (a TAP whose device is gone, a closed fd) stays
+   * unwatched rather than reported on every loop turn. Either way the callback runs the stages once. */
+  if (status < 0) {
+    uv_os_fd_t fd;
+    int err;
+    socklen_t len = sizeof(err);
+    if (uv_fileno((uv_handle_t *)poll, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
+      uv_poll_start(poll, UV_READABLE, fd_watch_ready);
+    else
+      uv_poll_stop(poll);
+  }
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;

@@ -190,6 +190,16 @@ describeWithTestbed('layout inline against the Linux kernel over packet: with vn
     }
   }, 60_000);
 
+  it('the watch survives the link going down and up (ENETDOWN on the socket): the kernel pings us again', async () => {
+    const b = bed();
+    for (const state of ['down', 'up']) {
+      await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
+    }
+    // Nothing of ours runs meanwhile: only the fd watch can notice the kernel's echo requests.
+    const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.stackLink.stackIp], { timeoutMs: 15_000, check: false });
+    expect(r.stdout.toString()).toMatch(/3 received/);
+  });
+
   /**
    * Runs test/fixtures/inline-kernel-child.ts. Resolves with its exit code and output, or with code 'alive' when
    * it is still running 3 s after it printed "pinged" (then it is killed).
