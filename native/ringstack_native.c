@@ -1113,6 +1113,14 @@ static napi_value close_handle(napi_env env, napi_callback_info info) {
 #define POLL_DEVICE 1
 #define POLL_WAKE 2
 
+/* Reads (and so clears) a socket's pending error, such as ENETDOWN after its interface went down and up: poll(2)
+ * and epoll report POLLERR until it is read, and a receive ring never reads it. False when fd is no socket. */
+static bool clear_socket_error(int fd) {
+  int err;
+  socklen_t len = sizeof(err);
+  return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0;
+}
+
 /* pollFd(fd | -1, wakeFd | -1, timeoutMs | -1) -> bits: 1 device readable (or in error), 2 woken */
 static napi_value poll_fd(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -1128,6 +1136,7 @@ static napi_value poll_fd(napi_env env, napi_callback_info info) {
   }
   int bits = 0;
   if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP))) bits |= POLL_DEVICE;
+  if (fd >= 0 && (p[0].revents & POLLERR)) clear_socket_error(fd); /* or every later poll returns at once: a spin */
   if (wake_fd >= 0 && (p[1].revents & POLLIN)) {
     uint64_t value;
     if (read(wake_fd, &value, sizeof(value)) < 0 && errno != EAGAIN) return throw_errno(env, "pollFd: eventfd read", errno);
@@ -1227,9 +1236,7 @@ static void fd_watch_ready(uv_poll_t *poll, int status, int events) {
    * unwatched rather than reported on every loop turn. Either way the callback runs the stages once. */
   if (status < 0) {
     uv_os_fd_t fd;
-    int err;
-    socklen_t len = sizeof(err);
-    if (uv_fileno((uv_handle_t *)poll, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
+    if (uv_fileno((uv_handle_t *)poll, &fd) == 0 && clear_socket_error(fd))
       uv_poll_start(poll, UV_READABLE, fd_watch_ready);
     else
       uv_poll_stop(poll);

@@ -103,6 +103,21 @@ describeWithTestbed('the stack against the Linux kernel over packet:', () => {
     echo.close();
   }, 120_000);
 
+  it('after the link goes down and up, the idle stage worker sleeps again (its poll clears the socket error) and answers', async () => {
+    const b = bed();
+    for (const state of ['down', 'up']) {
+      await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
+    }
+    // A pending ENETDOWN made every poll(2) return at once until our next send cleared it: a whole core spun (95 %,
+    // measured) while nothing was sent.
+    const before = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1e6).toBeLessThan(0.3);
+    const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.stackLink.stackIp], { timeoutMs: 15_000, check: false });
+    expect(r.stdout.toString()).toMatch(/3 received/);
+  });
+
   it('the capture shows the SYN options both sides agreed: MSS, window scale, SACK-permitted, timestamps', async () => {
     const b = bed();
     await new Promise((r) => setTimeout(r, 250)); // the pcap writer flushes every 100 ms
