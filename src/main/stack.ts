@@ -217,7 +217,7 @@ export class Stack extends AppEndpoint {
     const clock = resolveClock(layout, options.clock, spec);
     const link = withPcap(spec, options.pcap, clock);
     const doorbells = doorbellTable();
-    if (link.driver === 'packet' || link.driver === 'tap') {
+    if (isKernelLink(link)) {
       // Stage hosts of kernel devices sleep in poll(2): our rings must signal their eventfds too.
       const native = loadNative();
       if (native) installEventFdSignaller((fd) => native.eventfdSignal(fd));
