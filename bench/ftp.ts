@@ -10,7 +10,10 @@
 // Run as root: npx tsx bench/ftp.ts
 //   FTP_BENCH_RUNS=3 rounds · FTP_BENCH_FILE=1GiB (or 100MiB) · FTP_BENCH_SMALL=300 fetches · FTP_BENCH_STACK=0|1
 //   FTP_BENCH_WARMUP=1500 untimed fetches before the warm runs · FTP_BENCH_ONLY=bulk|small (default both)
-// The bed (name ftpbench, files all) is brought up first and taken down at the end, also on failure or Ctrl-C.
+//   FTP_BENCH_LAYOUTS=single,inline: with FTP_BENCH_STACK=1, one `ringstack get --layout X` client per layout, all
+//   in the same rounds (default: one client without --layout, i.e. the CLI's default layout)
+//   FTP_BENCH_BED=ftpbench: the bed's name
+// The bed (files all) is brought up first and taken down at the end, also on failure or Ctrl-C.
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +33,8 @@ const SMALL_COUNT = Number(process.env.FTP_BENCH_SMALL ?? 300);
 const WITH_STACK = process.env.FTP_BENCH_STACK === '1';
 const WARMUP = Number(process.env.FTP_BENCH_WARMUP ?? 1500);
 const ONLY = process.env.FTP_BENCH_ONLY;
-const BED = 'ftpbench';
+const STACK_LAYOUTS: (string | undefined)[] = process.env.FTP_BENCH_LAYOUTS ? process.env.FTP_BENCH_LAYOUTS.split(',') : [undefined];
+const BED = process.env.FTP_BENCH_BED ?? 'ftpbench';
 const TIMEOUT_MS = 120_000;
 
 const cliPath = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
@@ -86,18 +90,23 @@ function ringstackKernel(segments: number): BulkClient {
   };
 }
 
-const ringstackStack: BulkClient = {
-  name: 'ringstack get (our stack, packet link)',
-  async run(bed, _url) {
-    const url = `ftp://${bed.stackLink.peerIp}/${FILE}`;
-    const argv = [process.execPath, '--import', tsx, cliPath, 'get', url, '-o', '/dev/null', '--json',
-      '--link', `packet:${bed.stackLink.stackIf}`, '--ip', `${bed.stackLink.stackIp}/${bed.stackLink.prefixLength}`];
-    const { result, wall } = await timed(bed.namespaces.stack, argv);
-    const summary = json(result);
-    expectBytes(this.name, summary['fetched'], fileSize(bed));
-    return { seconds: Number(summary['seconds']), wall };
-  },
-};
+/** `ringstack get` on our stack over a packet link, in `layout` (undefined: the CLI's default). */
+function ringstackStack(layout: string | undefined): BulkClient {
+  return {
+    name: `ringstack get (our stack, packet link${layout ? `, layout ${layout}` : ''})`,
+    async run(bed, _url) {
+      const url = `ftp://${bed.stackLink.peerIp}/${FILE}`;
+      const argv = [process.execPath, '--import', tsx, cliPath, 'get', url, '-o', '/dev/null', '--json',
+        '--link', `packet:${bed.stackLink.stackIf}`, '--ip', `${bed.stackLink.stackIp}/${bed.stackLink.prefixLength}`,
+        ...(layout ? ['--layout', layout] : [])];
+      const { result, wall } = await timed(bed.namespaces.stack, argv);
+      const summary = json(result);
+      expectBytes(this.name, summary['fetched'], fileSize(bed));
+      return { seconds: Number(summary['seconds']), wall };
+    },
+  };
+}
+const stackClients = WITH_STACK ? STACK_LAYOUTS.map(ringstackStack) : [];
 
 const basicFtp: BulkClient = {
   name: 'basic-ftp downloadTo',
@@ -152,7 +161,7 @@ async function ensureLftp(): Promise<void> {
 async function bulk(bed: Testbed): Promise<string[]> {
   const size = fileSize(bed);
   const url = `ftp://${bed.kclientLink.peerIp}/${FILE}`;
-  const clients = [ringstackKernel(1), ringstackKernel(4), basicFtp, curl, lftp, ...(WITH_STACK ? [ringstackStack] : [])];
+  const clients = [ringstackKernel(1), ringstackKernel(4), basicFtp, curl, lftp, ...stackClients];
   const samples = new Map<string, Sample[]>(clients.map((c) => [c.name, []]));
   const failures = new Map<string, string>();
   for (let round = 0; round < RUNS; round++) {
@@ -196,7 +205,7 @@ async function bulk(bed: Testbed): Promise<string[]> {
     '',
     `ratios (medians): ringstack --kernel ÷ basic-ftp ${ratio(one, basicFtp.name)} (1 segment), ${ratio(four, basicFtp.name)} (4 segments) — target ≥ 2;` +
       ` ÷ curl ${ratio(one, curl.name)} / ${ratio(four, curl.name)}; ÷ lftp pget ${ratio(one, lftp.name)} / ${ratio(four, lftp.name)}` +
-      (WITH_STACK ? `; our stack ÷ curl ${ratio(ringstackStack.name, curl.name)} (target ≥ 0.8)` : ''),
+      stackClients.map((c) => `; ${c.name} ÷ curl ${ratio(c.name, curl.name)}`).join('') + (WITH_STACK ? ' (target ≥ 0.8)' : ''),
   );
   return lines;
 }

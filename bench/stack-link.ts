@@ -10,9 +10,13 @@
 // (a mean above the MTU means GSO super-frames crossed whole). "client CPU ms/GB" is the client process's CPU time
 // (user + system, all its threads: our stage worker included) per 10^9 bytes moved; for the kernel's client it is
 // its Node process, while the kernel's TCP work done in softirq context may be charged to either side.
+// Then each of our stacks pings the peer (ICMP echo, back to back): RTT p50/p90, next to the kernel's `ping` from
+// the kclient namespace (its average: ping prints no percentiles).
 // Run as root: npx tsx bench/stack-link.ts
 //   STACK_LINK_BENCH_MB=256  STACK_LINK_BENCH_MTUS=1500,9000  STACK_LINK_BENCH_OFFLOADS=on,off
-//   STACK_LINK_BENCH_LAYOUT=single  STACK_LINK_BENCH_DRIVERS=packet,tap  STACK_LINK_BENCH_VNET=off,on
+//   STACK_LINK_BENCH_LAYOUT=single (a list, e.g. single,inline: each row runs every layout in turn, and again per
+//   round)  STACK_LINK_BENCH_ROUNDS=1 (rounds per bed; the kernel's legs run once per round too)
+//   STACK_LINK_BENCH_DRIVERS=packet,tap  STACK_LINK_BENCH_VNET=off,on  STACK_LINK_BENCH_PINGS=500 (0: no RTT)
 //   STACK_LINK_BENCH_SOCKET_KB=256 (each TCP socket's rings; default: the stack's)
 //   STACK_LINK_BENCH_TSO=on,off (with vnet headers: our TSO on send as the link offers it, and off by the link
 //   spec's `tso: false`, A/B in one run; default on)
@@ -27,7 +31,9 @@ import { execInNamespace, testbedDown, testbedName, testbedUp, type Testbed } fr
 const BYTES = Number(process.env.STACK_LINK_BENCH_MB ?? 256) << 20;
 const MTUS = (process.env.STACK_LINK_BENCH_MTUS ?? '1500,9000').split(',').map(Number);
 const OFFLOADS = (process.env.STACK_LINK_BENCH_OFFLOADS ?? 'on,off').split(',') as ('on' | 'off')[];
-const LAYOUT = (process.env.STACK_LINK_BENCH_LAYOUT ?? 'single') as StackLayout;
+const LAYOUTS = (process.env.STACK_LINK_BENCH_LAYOUT ?? 'single').split(',') as StackLayout[];
+const ROUNDS = Number(process.env.STACK_LINK_BENCH_ROUNDS ?? 1);
+const PINGS = Number(process.env.STACK_LINK_BENCH_PINGS ?? 500);
 const DRIVERS = (process.env.STACK_LINK_BENCH_DRIVERS ?? 'packet,tap').split(',') as ('packet' | 'tap')[];
 const VNET = (process.env.STACK_LINK_BENCH_VNET ?? 'off,on').split(',').map((v) => v === 'on');
 /** Each TCP socket's send and receive ring; undefined: the stack's default. */
@@ -135,7 +141,7 @@ async function kernelLegs(bed: Testbed, peer: KernelPeer): Promise<{ out: Leg; i
  * Frames and bytes of interface 1: received as the rx stage counts them, sent as the tx stage does (in layout
  * `single` both stages report the one device, so the stages must not be summed).
  */
-async function linkCounters(stack: Stack): Promise<{ rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; truncated: number }> {
+async function linkCounters(stack: Stack): Promise<{ rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; truncated: number; txDropped: number }> {
   const { rx = {}, tx = {} } = (await stack.stats()).stages;
   return {
     rxFrames: rx['if1.rxFrames'] ?? 0,
@@ -143,18 +149,42 @@ async function linkCounters(stack: Stack): Promise<{ rxFrames: number; rxBytes: 
     txFrames: tx['if1.txFrames'] ?? 0,
     txBytes: tx['if1.txBytes'] ?? 0,
     truncated: (rx['if1.rxTruncated'] ?? 0) + (rx['if1.rxOversize'] ?? 0),
+    txDropped: tx['if1.txDropped'] ?? 0,
   };
 }
 
+interface Rtt {
+  p50: number;
+  p90: number;
+}
+
+/** Back-to-back echo requests after 100 untimed ones; RTT percentiles in ms. */
+async function pingRtt(stack: Stack, host: string): Promise<Rtt | null> {
+  if (PINGS <= 0) return null;
+  await stack.ping(host, { count: 100, intervalMs: 0 });
+  const rtts = (await stack.ping(host, { count: PINGS, intervalMs: 0 })).sort((a, b) => a - b);
+  if (rtts.length < PINGS) throw new Error(`${PINGS - rtts.length} of ${PINGS} pings unanswered`);
+  return { p50: rtts[Math.floor(PINGS * 0.5)]!, p90: rtts[Math.floor(PINGS * 0.9)]! };
+}
+
+/** The kernel's own ICMP RTT over the kclient veth: `ping -i 0.002` (its average, ms). */
+async function kernelPingMs(bed: Testbed): Promise<number | null> {
+  if (PINGS <= 0) return null;
+  const argv = ['ping', '-q', '-c', String(PINGS), '-i', '0.002', bed.kclientLink.peerIp];
+  const r = await execInNamespace(bed.namespaces.kclient, argv, { timeoutMs: 60_000 });
+  const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout.toString());
+  return m ? Number(m[1]) : null;
+}
+
 async function stackLegs(
-  bed: Testbed, peer: KernelPeer, driver: 'packet' | 'tap', vnetHdr: boolean, tso: boolean,
-): Promise<{ out: Leg; in: Leg; truncated: number }> {
+  bed: Testbed, peer: KernelPeer, layout: StackLayout, driver: 'packet' | 'tap', vnetHdr: boolean, tso: boolean,
+): Promise<{ out: Leg; in: Leg; truncated: number; txDropped: number; rtt: Rtt | null }> {
   const stack = await createStack({
     link: driver === 'packet'
       ? { driver, ifname: bed.stackLink.stackIf, netns: bed.namespaces.stack, vnetHdr, tso }
       : { driver, name: bed.tap!.ifName, netns: bed.namespaces.peer, vnetHdr, tso },
     address: driver === 'packet' ? `${bed.stackLink.stackIp}/${bed.stackLink.prefixLength}` : `${bed.tap!.stackIp}/24`,
-    layout: LAYOUT,
+    layout,
     socketBufferBytes: SOCKET_BUFFER,
   });
   try {
@@ -176,6 +206,8 @@ async function stackLegs(
       out: { ms: outMs, frames: c1.txFrames - c0.txFrames, frameBytes: c1.txBytes - c0.txBytes, cpuMs: cpu1 - cpu0 },
       in: { ms: inMs, frames: c2.rxFrames - c1.rxFrames, frameBytes: c2.rxBytes - c1.rxBytes, cpuMs: cpu2 - cpu1 },
       truncated: c2.truncated,
+      txDropped: c2.txDropped,
+      rtt: await pingRtt(stack, host),
     };
   } finally {
     await stack.close();
@@ -202,12 +234,13 @@ async function setKclientOffloads(bed: Testbed, offloads: 'on' | 'off'): Promise
 }
 
 console.log(
-  `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layout ${LAYOUT}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
+  `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
     `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
 );
 console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | client CPU ms/GB | kpps (our link) | mean frame B | notes |');
 console.log('|---:|---|---|---|---:|---:|---:|---:|---:|---|');
 const name = testbedName('slb');
+const rtts: string[] = [];
 try {
   for (const mtu of MTUS) {
     for (const offloads of OFFLOADS) {
@@ -217,16 +250,26 @@ try {
       if (!gib || BYTES > gib.size) throw new Error(`STACK_LINK_BENCH_MB must be at most ${Math.floor((gib?.size ?? 0) / 2 ** 20)}`);
       const peer = await startKernelPeer(bed.namespaces.peer, '0.0.0.0', gib.path);
       try {
-        const kernel = await kernelLegs(bed, peer);
-        for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, 'kernel (Node net)', way, kernel[way], kernel[way]));
-        for (const driver of DRIVERS) {
-          for (const vnetHdr of VNET) {
-            // Without vnet headers there is no TSO to switch off.
-            for (const tso of vnetHdr ? TSO : [false]) {
-              const ours = await stackLegs(bed, peer, driver, vnetHdr, tso);
-              const client = `ours, ${driver}${vnetHdr ? ' + vnet hdr' : ''}${vnetHdr && TSO.length > 1 ? `, TSO ${tso ? 'on' : 'off'}` : ''}`;
-              const note = ours.truncated ? `${ours.truncated} frames too big for the rx path` : '';
-              for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
+        for (let round = 1; round <= ROUNDS; round++) {
+          const kernel = await kernelLegs(bed, peer);
+          const kernelRtt = await kernelPingMs(bed);
+          for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, `kernel (Node net)${ROUNDS > 1 ? `, round ${round}` : ''}`, way, kernel[way], kernel[way]));
+          if (kernelRtt !== null) rtts.push(`| ${mtu} | ${offloads} | kernel ping (kclient veth), round ${round} | ${kernelRtt.toFixed(3)} (mean) | |`);
+          for (const driver of DRIVERS) {
+            for (const vnetHdr of VNET) {
+              // Without vnet headers there is no TSO to switch off.
+              for (const tso of vnetHdr ? TSO : [false]) {
+                for (const layout of LAYOUTS) {
+                  const ours = await stackLegs(bed, peer, layout, driver, vnetHdr, tso);
+                  const client = `ours ${layout}, ${driver}${vnetHdr ? ' + vnet hdr' : ''}${vnetHdr && TSO.length > 1 ? `, TSO ${tso ? 'on' : 'off'}` : ''}`;
+                  const note = [
+                    ours.truncated ? `${ours.truncated} frames too big for the rx path` : '',
+                    ours.txDropped ? `${ours.txDropped} frames dropped by the kernel on send (ENOBUFS)` : '',
+                  ].filter(Boolean).join('; ');
+                  for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
+                  if (ours.rtt) rtts.push(`| ${mtu} | ${offloads} | ${client}, round ${round} | ${ours.rtt.p50.toFixed(3)} | ${ours.rtt.p90.toFixed(3)} |`);
+                }
+              }
             }
           }
         }
@@ -237,4 +280,9 @@ try {
   }
 } finally {
   await testbedDown(name);
+}
+if (rtts.length > 0) {
+  console.log(`\nICMP echo RTT, ms (${PINGS} back to back after 100 untimed; the kernel's ping prints only its mean)`);
+  console.log('| MTU | peer offloads | client | p50 | p90 |\n|---:|---|---|---:|---:|');
+  for (const line of rtts) console.log(line);
 }

@@ -9,6 +9,7 @@
  * malformed rings throw an Error whose `code` is the errno name where there is one.
  */
 #include <node_api.h>
+#include <uv.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1140,6 +1141,14 @@ static napi_value close_handle(napi_env env, napi_callback_info info) {
 #define POLL_DEVICE 1
 #define POLL_WAKE 2
 
+/* Reads (and so clears) a socket's pending error, such as ENETDOWN after its interface went down and up: poll(2)
+ * and epoll report POLLERR until it is read, and a receive ring never reads it. False when fd is no socket. */
+static bool clear_socket_error(int fd) {
+  int err;
+  socklen_t len = sizeof(err);
+  return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0;
+}
+
 /* pollFd(fd | -1, wakeFd | -1, timeoutMs | -1) -> bits: 1 device readable (or in error), 2 woken */
 static napi_value poll_fd(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -1155,6 +1164,7 @@ static napi_value poll_fd(napi_env env, napi_callback_info info) {
   }
   int bits = 0;
   if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP))) bits |= POLL_DEVICE;
+  if (fd >= 0 && (p[0].revents & POLLERR)) clear_socket_error(fd); /* or every later poll returns at once: a spin */
   if (wake_fd >= 0 && (p[1].revents & POLLIN)) {
     uint64_t value;
     if (read(wake_fd, &value, sizeof(value)) < 0 && errno != EAGAIN) return throw_errno(env, "pollFd: eventfd read", errno);
@@ -1186,6 +1196,146 @@ static napi_value eventfd_close(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd, "fd")) return NULL;
   if (close(fd) != 0) return throw_errno(env, "eventfdClose", errno);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Watching a device fd on this thread's own event loop (layout inline): the thread never blocks, libuv tells it  */
+/* when the fd is readable and it runs its stages then. watchFd(fd, onReadable) -> watch; unwatchFd(watch).       */
+/*                                                                                                              */
+/* The uv_poll_t is referenced (an open inline stack on a kernel link keeps its thread alive, as a stage worker    */
+/* does) and must be stopped before the fd is closed: epoll forgets a closed fd only once unwatched. It is closed  */
+/* by unwatchFd, by an async cleanup hook when the thread's environment ends (a worker exiting with the stack      */
+/* still open), or when its JS object is collected. The struct is freed once the handle's close callback ran and   */
+/* the JS object is gone, whichever comes last.                                                                 */
+
+typedef struct {
+  uv_poll_t poll; /* first: the close callback gets the handle */
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async_context;
+  napi_async_cleanup_hook_handle cleanup_hook;
+  bool stopping;       /* uv_close called */
+  bool handle_closed;  /* the close callback ran */
+  bool object_gone;    /* the JS object was finalized */
+} fd_watch;
+
+static const napi_type_tag WATCH_TAG = {0x72696e67737461ULL, 0x636b2d6664776174ULL};
+
+static void fd_watch_free_if_done(fd_watch *w) {
+  if (w->handle_closed && w->object_gone) free(w);
+}
+
+static void fd_watch_closed(uv_handle_t *handle) {
+  fd_watch *w = (fd_watch *)handle;
+  w->handle_closed = true;
+  /* Tells Node the environment's cleanup (if it started it) is done; otherwise just unregisters the hook. */
+  if (w->cleanup_hook) napi_remove_async_cleanup_hook(w->cleanup_hook);
+  w->cleanup_hook = NULL;
+  fd_watch_free_if_done(w);
+}
+
+static void fd_watch_stop(fd_watch *w) {
+  if (w->stopping) return;
+  w->stopping = true;
+  uv_poll_stop(&w->poll); /* takes the fd out of epoll now, so the caller may close it right after */
+  if (w->callback) napi_delete_reference(w->env, w->callback);
+  if (w->async_context) napi_async_destroy(w->env, w->async_context);
+  w->callback = NULL;
+  w->async_context = NULL;
+  uv_close((uv_handle_t *)&w->poll, fd_watch_closed);
+}
+
+static void fd_watch_env_ending(napi_async_cleanup_hook_handle hook, void *arg) { fd_watch_stop(arg); }
+
+static void fd_watch_finalize(napi_env env, void *data, void *hint) {
+  fd_watch *w = data;
+  fd_watch_stop(w);
+  w->object_gone = true;
+  fd_watch_free_if_done(w);
+}
+
+static void fd_watch_ready(uv_poll_t *poll, int status, int events) {
+  fd_watch *w = (fd_watch *)poll;
+  if (w->stopping) return;
+  /* POLLERR: libuv has stopped the watch (status UV_EBADF). On a packet socket that is a pending socket error, such
+   * as ENETDOWN when the interface went down for a moment: reading SO_ERROR clears it, and we watch again, or the
+   * stack would stay deaf once the link is back. Anything else (a TAP whose device is gone, a closed fd) stays
+   * unwatched rather than reported on every loop turn. Either way the callback runs the stages once. */
+  if (status < 0) {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)poll, &fd) == 0 && clear_socket_error(fd))
+      uv_poll_start(poll, UV_READABLE, fd_watch_ready);
+    else
+      uv_poll_stop(poll);
+  }
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, receiver, result;
+  /* The receiver must be an object (napi_make_callback converts it): the global object, as for a plain call. */
+  if (napi_get_reference_value(env, w->callback, &callback) == napi_ok && napi_get_global(env, &receiver) == napi_ok) {
+    /* napi_make_callback, not napi_call_function: it runs the microtasks and nextTicks the callback queued, as any
+     * callback from Node's own I/O does. An exception becomes an uncaught exception of this thread. */
+    if (napi_make_callback(env, w->async_context, receiver, callback, 0, NULL, &result) == napi_pending_exception) {
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static napi_value watch_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[2], name, external;
+  int32_t fd;
+  napi_valuetype type;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd, "fd")) return NULL;
+  if (fd < 0) return throw_msg(env, "fd must be an open file descriptor, got %d", fd);
+  if (napi_typeof(env, argv[1], &type) != napi_ok || type != napi_function) return throw_msg(env, "onReadable must be a function");
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  fd_watch *w = calloc(1, sizeof(fd_watch));
+  if (!w) return throw_errno(env, "watchFd", ENOMEM);
+  w->env = env;
+  int err = uv_poll_init(loop, &w->poll, fd);
+  if (err) {
+    free(w);
+    return throw_errno(env, "watchFd: uv_poll_init", -err);
+  }
+  /* From here the handle exists: every failure path closes it (fd_watch_stop) and the finalizer frees it. */
+  if (napi_create_external(env, w, fd_watch_finalize, NULL, &external) != napi_ok) {
+    w->object_gone = true;
+    fd_watch_stop(w);
+    napi_throw_error(env, NULL, "watchFd: cannot create the watch object");
+    return NULL;
+  }
+  napi_type_tag_object(env, external, &WATCH_TAG);
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
+      napi_create_string_utf8(env, "ringstack:fdWatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->async_context) != napi_ok ||
+      napi_add_async_cleanup_hook(env, fd_watch_env_ending, w, &w->cleanup_hook) != napi_ok) {
+    fd_watch_stop(w);
+    napi_throw_error(env, NULL, "watchFd: cannot register the callback or the cleanup hook");
+    return NULL;
+  }
+  err = uv_poll_start(&w->poll, UV_READABLE, fd_watch_ready);
+  if (err) {
+    fd_watch_stop(w);
+    return throw_errno(env, "watchFd: uv_poll_start", -err);
+  }
+  return external;
+}
+
+/* unwatchFd(watch): stops and closes the watch; harmless twice. */
+static napi_value unwatch_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  bool tagged = false;
+  fd_watch *w;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (napi_check_object_type_tag(env, argv[0], &WATCH_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, argv[0], (void **)&w) != napi_ok)
+    return throw_msg(env, "expected a watch from watchFd");
+  fd_watch_stop(w);
   return NULL;
 }
 
@@ -1365,6 +1515,8 @@ NAPI_MODULE_INIT() {
       {"eventfdCreate", NULL, eventfd_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdSignal", NULL, eventfd_signal, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdClose", NULL, eventfd_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchFd", NULL, watch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unwatchFd", NULL, unwatch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"interfaceInfo", NULL, interface_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listInterfaces", NULL, list_interfaces, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyBytes", NULL, copy_bytes, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -6,13 +6,14 @@ import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { LinkDevice, LinkRole } from '../src/link/device.js';
 import { NO_OFFLOADS } from '../src/link/device.js';
-import { nativeOffloads } from '../src/link/native-device.js';
-import { loadNative, nativeUnavailableReason, netnsPath, requireNative, type NativeCounters } from '../src/link/native.js';
+import { NativeDevice, nativeOffloads } from '../src/link/native-device.js';
+import { loadNative, nativeUnavailableReason, netnsPath, requireNative, type NativeBinding, type NativeCounters, type NativeHandle } from '../src/link/native.js';
 import { firstEthernetInterface, packetDriver, type PacketLinkSpec } from '../src/link/packet.js';
 import { tapDriver, tapPeerMac, type TapLinkSpec } from '../src/link/tap.js';
 import { spawnWorker } from '../src/main/spawn-worker.js';
 import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FRAME_GSO_TCPV4, FrameRing } from '../src/shared-ring/index.js';
 import { parseIpv4Address, parseMac, formatMac, readMac, writeMac } from '../src/wire/address.js';
+import { TxStage } from '../src/workers/tx/tx-stage.js';
 import { checksumAdd, checksumFold, partialChecksumSeed, pseudoHeaderSum } from '../src/wire/checksum.js';
 import { describeWithTestbed, execInNamespace, isRoot, testbedName, useTestbed, type Testbed } from './helpers/testbed.js';
 
@@ -179,6 +180,25 @@ describe('native addon and link drivers (no root needed)', () => {
     expect(netnsPath('rsbed-stack')).toBe('/var/run/netns/rsbed-stack');
     expect(netnsPath('/proc/1/ns/net')).toBe('/proc/1/ns/net');
     expect(netnsPath(undefined)).toBeNull();
+  });
+
+  it('frames the kernel refuses for now (EAGAIN) are offered again 1 ms later: no spin, no stall', () => {
+    // A stand-in for the addon whose kernel queue is full until `room`: transmitFrames then leaves the cursor alone.
+    let room = false;
+    const binding = {
+      transmitFrames: (_h: unknown, _ring: Uint8Array, cursor: Uint32Array) => (room ? ((cursor[0] = cursor[1]), 1) : 0),
+    } as unknown as NativeBinding;
+    const device = new NativeDevice(binding, {} as NativeHandle, { name: 'x', mtu: 1500, mac: 2, offloads: nativeOffloads('packet', true), receives: false });
+    const ring = FrameRing.create(1 << 16);
+    ring.push(new Uint8Array(60));
+    ring.publish();
+    const tx = new TxStage();
+    tx.addInterface(1, device, ring);
+    expect(tx.poll(100)).toBe(0);
+    expect(tx.pollAt(100)).toBe(101); // a worker host sleeps until then, the inline scheduler sets a timer
+    room = true;
+    expect(tx.poll(101)).toBe(1);
+    expect(tx.pollAt(101)).toBe(Infinity); // all taken: only the fd wakes us again
   });
 
   it('gives our end of a TAP cable a unicast MAC next to the kernel end, never equal to it', () => {

@@ -4,15 +4,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStack, type Stack, type TcpSocket } from '../src/main/index.js';
 import { ETHERNET_HEADER_BYTES, IPPROTO_TCP, TCP_ACK, TCP_SYN, createIpv4Repr, createTcpRepr, parseIpv4, parseTcp } from '../src/wire/index.js';
-import { describeWithTestbed, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
+import { echoThrough, kernelEchoClient, startKernelPeer, type KernelPeer } from './helpers/kernel-peer.js';
+import { describeWithTestbed, execCommand, execInNamespace, testbedName, useTestbed, type Testbed } from './helpers/testbed.js';
 import { readPcap } from './pcap-reader.js';
+
+const ensureTools = fileURLToPath(new URL('../scripts/ensure-tools.sh', import.meta.url));
 
 // Our stack on an AF_PACKET socket against the Linux kernel on the project's test bed (docs/TESTBED.md).
 describeWithTestbed('the stack against the Linux kernel over packet:', () => {
   const bed = useTestbed({ name: testbedName('rk'), files: 'small' });
+  beforeAll(() => execCommand([ensureTools, 'ping'], { timeoutMs: 600_000 }), 600_000); // the kernel pings us
   const dir = mkdtempSync(join(tmpdir(), 'ringstack-kernel-'));
   const pcap = join(dir, 'link.pcap');
   let stack: Stack;
@@ -98,6 +103,21 @@ describeWithTestbed('the stack against the Linux kernel over packet:', () => {
     echo.close();
   }, 120_000);
 
+  it('after the link goes down and up, the idle stage worker sleeps again (its poll clears the socket error) and answers', async () => {
+    const b = bed();
+    for (const state of ['down', 'up']) {
+      await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
+    }
+    // A pending ENETDOWN made every poll(2) return at once until our next send cleared it: a whole core spun (95 %,
+    // measured) while nothing was sent.
+    const before = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1e6).toBeLessThan(0.3);
+    const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.stackLink.stackIp], { timeoutMs: 15_000, check: false });
+    expect(r.stdout.toString()).toMatch(/3 received/);
+  });
+
   it('the capture shows the SYN options both sides agreed: MSS, window scale, SACK-permitted, timestamps', async () => {
     const b = bed();
     await new Promise((r) => setTimeout(r, 250)); // the pcap writer flushes every 100 ms
@@ -134,3 +154,107 @@ describeWithTestbed('the stack against the Linux kernel over packet:', () => {
 function formatted(addr: number): string {
   return `${addr >>> 24}.${(addr >>> 16) & 0xff}.${(addr >>> 8) & 0xff}.${addr & 0xff}`;
 }
+
+const childPath = fileURLToPath(new URL('./fixtures/inline-kernel-child.ts', import.meta.url));
+const tsxPreload = new URL('../src/main/tsx-worker-preload.mjs', import.meta.url).href;
+const inlineChildren: ChildProcess[] = [];
+
+// Layout inline on the same kind of link: no stage worker; this thread's event loop watches the packet socket
+// (the addon's watchFd) and runs the stages when it is readable.
+describeWithTestbed('layout inline against the Linux kernel over packet: with vnet headers', () => {
+  const bed = useTestbed({ name: testbedName('rki'), files: 'small' });
+  beforeAll(() => execCommand([ensureTools, 'ping'], { timeoutMs: 600_000 }), 600_000); // the kernel pings us
+  const echoBytes = 4 << 20;
+  let stack: Stack;
+  let peer: KernelPeer;
+
+  const linkOf = (b: Testbed) => ({ driver: 'packet', ifname: b.stackLink.stackIf, netns: b.namespaces.stack, vnetHdr: true });
+  beforeAll(async () => {
+    const b = bed();
+    peer = await startKernelPeer(b.namespaces.peer, b.stackLink.peerIp, b.files.find((f) => f.name === '1MiB')!.path);
+    stack = await createStack({ link: linkOf(b), address: `${b.stackLink.stackIp}/${b.stackLink.prefixLength}`, layout: 'inline' });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await peer?.stop();
+    for (const child of inlineChildren) if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+  });
+
+  it('pings the kernel, and the kernel pings us', async () => {
+    const b = bed();
+    expect(await stack.ping(b.stackLink.peerIp, { count: 3, intervalMs: 10 })).toHaveLength(3);
+    const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.stackLink.stackIp], { timeoutMs: 10_000 });
+    expect(r.stdout.toString()).toMatch(/3 received/);
+  });
+
+  it(`our TCP client: ${echoBytes >> 20} MiB each way through a kernel echo server`, async () => {
+    const socket = stack.connect({ host: peer.host, port: peer.ports.echo, allowHalfOpen: true });
+    const { sent, received } = await echoThrough(socket, echoBytes);
+    expect([received.bytes, received.sha256]).toEqual([echoBytes, sent]);
+  }, 60_000);
+
+  it(`a kernel client: ${echoBytes >> 20} MiB each way through our echo server`, async () => {
+    const b = bed();
+    const server = stack.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+    await new Promise<void>((resolve) => server.listen(7200, resolve));
+    try {
+      const { got, expected } = await kernelEchoClient(b.namespaces.peer, b.stackLink.stackIp, 7200, echoBytes);
+      expect(got).toBe(expected);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+
+  it('the watch survives the link going down and up (ENETDOWN on the socket): the kernel pings us again', async () => {
+    const b = bed();
+    for (const state of ['down', 'up']) {
+      await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
+    }
+    // Nothing of ours runs meanwhile: only the fd watch can notice the kernel's echo requests.
+    const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.stackLink.stackIp], { timeoutMs: 15_000, check: false });
+    expect(r.stdout.toString()).toMatch(/3 received/);
+  });
+
+  /**
+   * Runs test/fixtures/inline-kernel-child.ts. Resolves with its exit code and output, or with code 'alive' when
+   * it is still running 3 s after it printed "pinged" (then it is killed).
+   */
+  function runChild(mode: 'close' | 'leave' | 'worker'): Promise<{ code: number | null | 'alive'; stdout: string; stderr: string }> {
+    const b = bed();
+    const child = spawn(process.execPath, [
+      '--import', tsxPreload, childPath, mode, JSON.stringify(linkOf(b)), `${b.stackLink.stackIp}/${b.stackLink.prefixLength}`, b.stackLink.peerIp,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    inlineChildren.push(child);
+    let stdout = '';
+    let stderr = '';
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      child.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        timer ??= stdout.includes('pinged') ? setTimeout(() => {
+          process.kill(child.pid!, 'SIGKILL');
+          resolve({ code: 'alive', stdout, stderr });
+        }, 3000) : undefined;
+      });
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  it('the fd watch lives as long as the stack: closed, the process exits by itself; left open, it keeps it alive', async () => {
+    // One at a time: the stack must be the link's only user (two would both answer ARP and pings).
+    await stack.close();
+    const closed = await runChild('close');
+    expect(closed).toEqual({ code: 0, stdout: 'pinged\n', stderr: '' });
+    const left = await runChild('leave');
+    expect(left.stdout).toBe('pinged\n');
+    expect(left.code).toBe('alive');
+  }, 60_000);
+
+  it('a worker thread that exits with its inline stack open ends cleanly (the watch is closed by a cleanup hook)', async () => {
+    expect(await runChild('worker')).toEqual({ code: 0, stdout: 'pinged\nworker exited 0\n', stderr: '' });
+  }, 30_000);
+});

@@ -1,41 +1,22 @@
-import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryWire, createStack, type Stack, type StackLayout } from '../src/main/index.js';
-import { echoThrough, patternChunk, startKernelPeer, type KernelPeer } from './helpers/kernel-peer.js';
-import { describeWithTestbed, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
+import { echoThrough, kernelEchoClient, startKernelPeer, type KernelPeer } from './helpers/kernel-peer.js';
+import { describeWithTestbed, execCommand, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
+
+const ensureTools = fileURLToPath(new URL('../scripts/ensure-tools.sh', import.meta.url));
 
 // Our stack on the bed's TAP device (NAME-t0 in NAME-peer, 198.18.1.1; we are 198.18.1.2) against the kernel, in
-// every worker layout. A single-queue TAP has one fd: in `three` and `rx+proto` the rx and tx stages are different
-// threads, so createStack opens the TAP once and both stages use that fd. (`inline` runs on a clock the caller
-// drives and never sleeps on a kernel fd: createStack refuses kernel links there.)
+// every layout. A single-queue TAP has one fd: in `three` and `rx+proto` the rx and tx stages are different
+// threads, so createStack opens the TAP once and both stages use that fd. `inline` runs the stages on this thread,
+// on the real clock, whenever the event loop sees the TAP's fd readable.
 const ECHO_BYTES = 4 << 20;
 
-/** A node program for the peer namespace: connects to us, sends `bytes` pattern bytes, prints what came back. */
-function kernelClientProgram(host: string, port: number, bytes: number): string {
-  return String.raw`
-const net = require('node:net'), crypto = require('node:crypto');
-const chunk = Buffer.alloc(1 << 18);
-for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 131 + (i >>> 8) * 7) & 0xff;
-const hash = crypto.createHash('sha256');
-let got = 0;
-const s = net.connect({ host: '${host}', port: ${port}, allowHalfOpen: true }, async () => {
-  for (let off = 0; off < ${bytes}; off += chunk.length) {
-    const piece = chunk.subarray(0, Math.min(chunk.length, ${bytes} - off));
-    if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
-  }
-  s.end();
-});
-s.on('data', (d) => { hash.update(d); got += d.length; });
-s.on('end', () => console.log(got + ' ' + hash.digest('hex')));
-s.on('error', (e) => { console.error(e.message); process.exit(1); });
-`;
-}
-
 describe('kernel links and the inline layout', () => {
-  it('createStack refuses a tap or packet link in layout inline, before opening anything', async () => {
+  it('createStack refuses a tap or packet link on a virtual clock, before opening anything', async () => {
     for (const link of [{ driver: 'tap', name: 'rsnone0' }, { driver: 'packet', ifname: 'rsnone0' }]) {
-      await expect(createStack({ link, address: '198.18.1.2/24', layout: 'inline', clock: 'real' })).rejects.toThrow(
-        new RegExp(`layout 'inline' cannot run a ${link.driver} link.*use layout 'single'`),
+      await expect(createStack({ link, address: '198.18.1.2/24', layout: 'inline', clock: 'virtual' })).rejects.toThrow(
+        new RegExp(`a ${link.driver} link needs the real clock`),
       );
     }
   });
@@ -43,6 +24,7 @@ describe('kernel links and the inline layout', () => {
 
 describeWithTestbed('the stack on a TAP device against the Linux kernel', () => {
   const bed = useTestbed({ name: testbedName('tap'), tap: true, files: 'small' });
+  beforeAll(() => execCommand([ensureTools, 'ping'], { timeoutMs: 600_000 }), 600_000); // the kernel pings us
   let peer: KernelPeer;
 
   beforeAll(async () => {
@@ -58,6 +40,7 @@ describeWithTestbed('the stack on a TAP device against the Linux kernel', () => 
     { layout: 'rx+proto', vnetHdr: false },
     { layout: 'single', vnetHdr: false },
     { layout: 'three', vnetHdr: true },
+    { layout: 'inline', vnetHdr: false },
   ];
   for (const { layout, vnetHdr } of variants) {
     describe(`layout ${layout}${vnetHdr ? ', vnet headers' : ''}`, () => {
@@ -96,19 +79,35 @@ describeWithTestbed('the stack on a TAP device against the Linux kernel', () => 
         const server = stack.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
         await new Promise<void>((resolve) => server.listen(7200, resolve));
         try {
-          const r = await execInNamespace(
-            b.namespaces.peer, [process.execPath, '-e', kernelClientProgram(b.tap!.stackIp, 7200, ECHO_BYTES)], { timeoutMs: 60_000 },
-          );
-          const expected = createHash('sha256');
-          const chunk = patternChunk(1 << 18);
-          for (let off = 0; off < ECHO_BYTES; off += chunk.length) expected.update(chunk.subarray(0, Math.min(chunk.length, ECHO_BYTES - off)));
-          expect(r.stdout.toString().trim()).toBe(`${ECHO_BYTES} ${expected.digest('hex')}`);
+          const { got, expected } = await kernelEchoClient(b.namespaces.peer, b.tap!.stackIp, 7200, ECHO_BYTES);
+          expect(got).toBe(expected);
         } finally {
           server.close();
         }
       }, 60_000);
     });
   }
+
+  it('two inline stacks on one real clock share a scheduler: one on the TAP, one on the packet link, both served', async () => {
+    const b = bed();
+    const onTap = await createStack({ link: { driver: 'tap', name: b.tap!.ifName, netns: b.namespaces.peer }, address: `${b.tap!.stackIp}/24`, layout: 'inline' });
+    const onPacket = await createStack({
+      link: { driver: 'packet', ifname: b.stackLink.stackIf, netns: b.namespaces.stack, vnetHdr: true },
+      address: `${b.stackLink.stackIp}/${b.stackLink.prefixLength}`, gateway: b.stackLink.peerIp, layout: 'inline', // the peer listens on its TAP address
+    });
+    try {
+      const [viaTap, viaPacket] = await Promise.all([
+        echoThrough(onTap.connect({ host: peer.host, port: peer.ports.echo, allowHalfOpen: true }), 1 << 20),
+        echoThrough(onPacket.connect({ host: peer.host, port: peer.ports.echo, allowHalfOpen: true }), 1 << 20),
+        onTap.ping(b.tap!.peerIp, { count: 3, intervalMs: 10 }),
+        onPacket.ping(b.stackLink.peerIp, { count: 3, intervalMs: 10 }),
+      ]);
+      expect([viaTap.received.sha256, viaPacket.received.sha256]).toEqual([viaTap.sent, viaPacket.sent]);
+    } finally {
+      await onTap.close();
+      await onPacket.close();
+    }
+  }, 30_000);
 
   it('after a vnet-header opener left its offloads on the TAP, an opener without vnet headers still gets checksummed frames', async () => {
     const b = bed();

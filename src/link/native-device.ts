@@ -16,6 +16,9 @@ export interface NativeDeviceOptions {
   readonly inPlaceRing?: boolean;
 }
 
+/** How long frames the kernel refused with EAGAIN wait before they are offered again (ms). */
+const TRANSMIT_RETRY_MS = 1;
+
 export class NativeDevice implements LinkDevice {
   readonly name: string;
   readonly mtu: number;
@@ -28,6 +31,8 @@ export class NativeDevice implements LinkDevice {
   private closed = false;
   private readonly inPlaceRing: boolean;
   private inPlace: PacketRxRing | null = null;
+  /** When to offer the kernel again the frames it last refused for now (socket buffer full); Infinity: none left. */
+  private retryTransmitAt = Infinity;
 
   constructor(
     private readonly binding: NativeBinding,
@@ -57,19 +62,25 @@ export class NativeDevice implements LinkDevice {
     return frames;
   }
 
-  transmit(from: FrameRing, maxFrames: number): number {
+  transmit(from: FrameRing, maxFrames: number, now: number): number {
     const cursor = this.cursor;
     cursor[0] = from.consumerPosition();
-    cursor[1] = from.tailForConsumer();
+    const tail = (cursor[1] = from.tailForConsumer());
     const frames = this.binding.transmitFrames(this.handle, from.bytes, cursor, maxFrames);
     // Also when no frame went out but a wrap marker was stepped over.
     if (cursor[0] !== from.consumerPosition()) from.consumerAdvance(cursor[0]);
+    // Stopped short of the tail with the batch not used up: the kernel would block (EAGAIN). Nothing wakes a thread
+    // when it has room again, so try again a little later rather than at once (a spin) or never (a stall).
+    this.retryTransmitAt = frames < maxFrames && cursor[0] !== tail ? now + TRANSMIT_RETRY_MS : Infinity;
     return frames;
   }
 
-  /** The kernel holds whatever we have not taken; the fd wakes us, so there is never a reason to poll early. */
+  /**
+   * The kernel holds whatever we have not taken and the fd wakes us for that; only frames the kernel refused for
+   * now (transmit) need a timer.
+   */
   pollAt(): number {
-    return Infinity;
+    return this.retryTransmitAt;
   }
 
   counters(): Readonly<Record<string, number>> {

@@ -85,6 +85,12 @@ export interface InterfaceFacts {
   readonly ethernet: boolean;
 }
 
+declare const nativeFdWatchBrand: unique symbol;
+/** A watch on an fd in this thread's event loop (watchFd); stopped with `unwatchFd`. */
+export interface NativeFdWatch {
+  readonly [nativeFdWatchBrand]: true;
+}
+
 /** pollFd result bits. */
 export const POLL_DEVICE = 1;
 export const POLL_WAKE = 2;
@@ -112,6 +118,14 @@ export interface NativeBinding {
   eventfdCreate(): number;
   eventfdSignal(fd: number): void;
   eventfdClose(fd: number): void;
+  /**
+   * Calls `onReadable` from this thread's event loop (libuv) whenever `fd` is readable, without blocking the thread:
+   * how an inline stack waits for its kernel device. The watch keeps the thread alive until `unwatchFd`, which must
+   * come before the fd is closed; a thread that ends with it still open has it closed by a cleanup hook.
+   */
+  watchFd(fd: number, onReadable: () => void): NativeFdWatch;
+  /** Stops and releases a watch; harmless twice. */
+  unwatchFd(watch: NativeFdWatch): void;
   interfaceInfo(name: string, netns: string | null): InterfaceFacts;
   /** The TPACKET_V2 receive ring of a receiving packet handle, to read in place (PacketRxRing). */
   packetRxRing(handle: NativeHandle): PacketRxRingMapping;

@@ -1,4 +1,5 @@
-import type { StageHost } from '../workers/stage-host.js';
+import { requireNative, type NativeFdWatch } from '../link/index.js';
+import type { FdWatcher, StageHost } from '../workers/stage-host.js';
 import type { StackClock, VirtualClock } from './clock.js';
 
 /** Something on the application side that has work after the stages ran (an app channel's event pump). */
@@ -9,16 +10,33 @@ export interface InlinePump {
 
 /**
  * Drives `inline` stacks on the caller's thread: runs every registered stage host until all are idle, lets the
- * application react (its pumps), and then, on a virtual clock, jumps to the earliest timer. Stacks that share a
- * memory wire must share a scheduler (and so a clock): one stack's transmit is the other's receive.
+ * application react (its pumps), and then, on a virtual clock, jumps to the earliest timer; on the real clock it
+ * sets a timer for the earliest one. Stacks that share a memory wire must share a scheduler (and so a clock): one
+ * stack's transmit is the other's receive. Kernel devices (packet, TAP; real clock only) are watched on this
+ * thread's event loop (the addon's `watchFd`): a readable fd runs the hosts like an app command does.
  */
-export class InlineScheduler {
+export class InlineScheduler implements FdWatcher {
   private readonly hosts = new Set<StageHost>();
   private readonly pumps = new Set<InlinePump>();
+  private readonly watches = new Map<number, NativeFdWatch>();
+  private readonly onReadable = (): void => this.kick();
   private scheduled = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(readonly clock: StackClock) {}
+
+  watch(fd: number): void {
+    if (this.clock.virtual) throw new Error('a kernel device cannot run on a virtual clock'); // Stack refuses it first
+    if (this.watches.has(fd)) return;
+    this.watches.set(fd, requireNative('an inline stack on a kernel link').watchFd(fd, this.onReadable));
+  }
+
+  unwatch(fd: number): void {
+    const watch = this.watches.get(fd);
+    if (watch === undefined) return;
+    this.watches.delete(fd);
+    requireNative('an inline stack on a kernel link').unwatchFd(watch);
+  }
 
   addHost(host: StageHost): void {
     this.hosts.add(host);

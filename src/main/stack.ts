@@ -18,7 +18,8 @@ import { DEFAULT_SOCKET_BUFFER_BYTES, SocketSlotPool } from './socket-slots.js';
  * Where the stages run. On 2 cores, spinning stages starve each other (docs/PERFORMANCE.md has the measurements
  * behind the default).
  * - `three`: rx, protocol and tx each in a worker; `rx+proto`: rx and protocol in one worker, tx in another;
- * - `single`: all stages in one worker; `inline`: no worker — the caller's thread, on a clock it controls.
+ * - `single`: all stages in one worker; `inline`: no worker — the caller's thread, on a clock it controls (on a
+ *   kernel link: the real clock, woken by the thread's event loop when the device's fd is readable).
  */
 export type StackLayout = 'three' | 'rx+proto' | 'single' | 'inline';
 
@@ -55,7 +56,10 @@ export interface StackOptions {
   /** Caps the link's MTU. */
   readonly mtu?: number;
   readonly layout?: StackLayout;
-  /** `inline` only: 'virtual' (default; stacks sharing it share a scheduler), 'real', or your own clock. */
+  /**
+   * `inline` only: 'virtual' (default; stacks sharing it share a scheduler), 'real' (the default, and the only
+   * choice, on a packet or tap link), or your own clock.
+   */
   readonly clock?: 'virtual' | 'real' | StackClock;
   /** Write every frame of the link to this pcap file. */
   readonly pcap?: string;
@@ -121,10 +125,31 @@ let sharedVirtualClock: VirtualClock | null = null;
 let sharedRealClock: RealClock | null = null;
 let channelsMade = 0;
 
-function resolveClock(layout: StackLayout, clock: StackOptions['clock']): StackClock {
-  if (clock && typeof clock === 'object') return clock;
-  if (layout === 'inline' && clock !== 'real') return (sharedVirtualClock ??= new VirtualClock());
-  return (sharedRealClock ??= new RealClock());
+/** Kernel devices: their fds are watched (inline) or polled (workers), and their peers keep real time. */
+function isKernelLink(link: LinkSpec): boolean {
+  return link.driver === 'packet' || link.driver === 'tap';
+}
+
+/**
+ * The stack's clock. Inline stacks default to the shared virtual clock, except on a kernel link: a kernel peer
+ * keeps real time (its retransmission timers, its pings), so there they default to the real clock and refuse a
+ * virtual one.
+ */
+function resolveClock(layout: StackLayout, clock: StackOptions['clock'], link: LinkSpec): StackClock {
+  const resolved = clock && typeof clock === 'object' ? clock
+    : layout === 'inline' && (clock === 'virtual' || (clock === undefined && !isKernelLink(link))) ? (sharedVirtualClock ??= new VirtualClock())
+    : (sharedRealClock ??= new RealClock());
+  assertClockFitsLink(resolved, link);
+  return resolved;
+}
+
+function assertClockFitsLink(clock: StackClock, link: LinkSpec): void {
+  if (clock.virtual && isKernelLink(link)) {
+    throw new TypeError(
+      `a ${link.driver} link needs the real clock: the kernel on the other side does not wait for a virtual clock ` +
+        "(use clock: 'real', the default for layout 'inline' on a kernel link)",
+    );
+  }
 }
 
 function schedulerFor(clock: StackClock): InlineScheduler {
@@ -133,9 +158,13 @@ function schedulerFor(clock: StackClock): InlineScheduler {
   return s;
 }
 
-function linkSpecOf(link: StackOptions['link'], pcap: string | undefined, clock: StackClock): LinkSpec & LinkWrapperOptions {
+function linkSpecOf(link: StackOptions['link']): LinkSpec & LinkWrapperOptions {
   const spec = typeof link === 'string' ? parseLinkName(link) : link;
   if (!spec || typeof spec.driver !== 'string') throw new TypeError('link must be a link spec ({ driver, ... }) or a link name such as packet:eth0');
+  return spec;
+}
+
+function withPcap(spec: LinkSpec & LinkWrapperOptions, pcap: string | undefined, clock: StackClock): LinkSpec & LinkWrapperOptions {
   if (!pcap) return spec;
   createPcapFile(pcap);
   return { ...spec, pcap, epochMs: clock.epochMs };
@@ -184,11 +213,12 @@ export class Stack extends AppEndpoint {
     const primary = parseAddress(options.address);
     const gateway = options.gateway === undefined ? 0 : parseIpv4Address(options.gateway);
     if (gateway < 0) throw new TypeError(`bad gateway ${JSON.stringify(options.gateway)}`);
-    const clock = resolveClock(layout, options.clock);
-    const link = linkSpecOf(options.link, options.pcap, clock);
+    const spec = linkSpecOf(options.link);
+    const clock = resolveClock(layout, options.clock, spec);
+    const link = withPcap(spec, options.pcap, clock);
     const doorbells = doorbellTable();
     installNativeCopy();
-    if (link.driver === 'packet' || link.driver === 'tap') {
+    if (isKernelLink(link)) {
       // Stage hosts of kernel devices sleep in poll(2): our rings must signal their eventfds too.
       const native = loadNative();
       if (native) installEventFdSignaller((fd) => native.eventfdSignal(fd));
@@ -225,12 +255,7 @@ export class Stack extends AppEndpoint {
   private async attachInterface(
     name: string | undefined, link: LinkSpec & LinkWrapperOptions, address: number, prefixLength: number, mtuCap: number | undefined,
   ): Promise<InterfaceInfo> {
-    if (this.scheduler && (link.driver === 'packet' || link.driver === 'tap')) {
-      throw new TypeError(
-        `layout 'inline' cannot run a ${link.driver} link: inline stages run only when the application or a timer ` +
-          "drives them and never wait on a kernel fd, so the kernel's frames would sit unread; use layout 'single'",
-      );
-    }
+    assertClockFitsLink(this.clock, link);
     const index = this.nextIndex++;
     // raw-socket works only on the main thread: its sockets run here and the stages get a pair of rings.
     const mainThreadLink = isUnopenedRawSpec(link) ? RawSocketPump.open({ mtu: mtuCap, ...link }, address) : null;
@@ -281,7 +306,7 @@ export class Stack extends AppEndpoint {
   async attach(options: AttachOptions): Promise<InterfaceInfo> {
     this.assertOpen();
     const { address, prefixLength } = parseAddress(options.address);
-    return this.attachInterface(undefined, linkSpecOf(options.link, options.pcap, this.clock), address, prefixLength, options.mtu);
+    return this.attachInterface(undefined, withPcap(linkSpecOf(options.link), options.pcap, this.clock), address, prefixLength, options.mtu);
   }
 
   /** Detaches an interface by index or name; its routes and ARP entries go with it, its device closes. */

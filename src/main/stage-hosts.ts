@@ -111,7 +111,7 @@ export class InlineStageHost implements StageHostHandle {
     private readonly scheduler: InlineScheduler,
     private readonly doorbells: DoorbellTable,
   ) {
-    this.host = new StageHost({ stages, doorbells, doorbellId, spinMicros: 0 });
+    this.host = new StageHost({ stages, doorbells, doorbellId, spinMicros: 0, fdWatcher: scheduler });
     scheduler.addHost(this.host);
   }
 

@@ -24,6 +24,18 @@ export interface StageHostOptions {
   readonly doorbellId: number;
   /** How long an idle host keeps polling before it sleeps, µs (a wake-up costs ~20 µs; see packet-path-facts.md). */
   readonly spinMicros: number;
+  /**
+   * Inline hosts (the caller's thread, which must not block): the thread's event loop watches each kernel device's
+   * fd and the watcher runs the host when one is readable, instead of the host sleeping in poll(2).
+   */
+  readonly fdWatcher?: FdWatcher;
+}
+
+/** Who watches kernel device fds for a host that must not block (the inline scheduler). */
+export interface FdWatcher {
+  watch(fd: number): void;
+  /** Called before the fd is closed. */
+  unwatch(fd: number): void;
 }
 
 /**
@@ -91,9 +103,13 @@ export class StageHost {
   /**
    * Frames from a kernel device wake no doorbell: the host then sleeps in poll(2) on the device's fd and an
    * eventfd that ringing our doorbell also signals. One such device per host is polled; with more, the others
-   * are checked at least every millisecond.
+   * are checked at least every millisecond. An inline host hands every such fd to its `fdWatcher` instead.
    */
   private sleepOnFd(fd: number): void {
+    if (this.options.fdWatcher) {
+      this.options.fdWatcher.watch(fd);
+      return;
+    }
     if (this.sleepFd >= 0) {
       this.extraFdDevices = true;
       return;
@@ -133,6 +149,7 @@ export class StageHost {
     for (const d of this.devices.get(index) ?? []) {
       // Never poll a closed fd: its number may already belong to something else (another device, a file).
       if (d.wait.kind === 'fd' && d.wait.fd === this.sleepFd) this.sleepFd = -1;
+      if (d.wait.kind === 'fd') this.options.fdWatcher?.unwatch(d.wait.fd);
       d.close();
     }
     this.devices.delete(index);

@@ -3,11 +3,13 @@
 //   echo   — writes back what it reads, then half-closes after the client does;
 //   sink   — reads until the client half-closes, then answers "<bytes> <sha256>\n" and closes;
 //   source — reads one request line "<bytes>\n" and sends that prefix of `sourceFile`, then closes.
-// And the stack-side halves of those transfers, hashing as they go, for tests and benches alike.
+// And the stack-side halves of those transfers, hashing as they go, for tests and benches alike; and the kernel as
+// the client of our echo server (kernelEchoClient).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Duplex } from 'node:stream';
+import { execInNamespace } from './testbed.js';
 
 export interface KernelPeerPorts {
   readonly echo: number;
@@ -163,6 +165,41 @@ export async function echoThrough(socket: Duplex, bytes: number): Promise<{ sent
   socket.end();
   await done;
   return { sent: sentHash.digest('hex'), received: { bytes: got, sha256: receivedHash.digest('hex'), ms: performance.now() - started } };
+}
+
+/** A node program for a bed namespace (patternChunk's bytes): connects to us, sends `bytes` pattern bytes, prints what came back. */
+const KERNEL_ECHO_CLIENT_CHUNK = 1 << 18;
+
+function kernelEchoClientProgram(host: string, port: number, bytes: number): string {
+  return String.raw`
+const net = require('node:net'), crypto = require('node:crypto');
+const chunk = Buffer.alloc(${KERNEL_ECHO_CLIENT_CHUNK});
+for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 131 + (i >>> 8) * 7) & 0xff;
+const hash = crypto.createHash('sha256');
+let got = 0;
+const s = net.connect({ host: '${host}', port: ${port}, allowHalfOpen: true }, async () => {
+  for (let off = 0; off < ${bytes}; off += chunk.length) {
+    const piece = chunk.subarray(0, Math.min(chunk.length, ${bytes} - off));
+    if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+  }
+  s.end();
+});
+s.on('data', (d) => { hash.update(d); got += d.length; });
+s.on('end', () => console.log(got + ' ' + hash.digest('hex')));
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+`;
+}
+
+/**
+ * The kernel's TCP as the client of our echo server at host:port: a Node program in namespace `ns` sends `bytes`
+ * pattern bytes, half-closes and hashes what comes back. Resolves with what it got and what it should have got.
+ */
+export async function kernelEchoClient(ns: string, host: string, port: number, bytes: number): Promise<{ got: string; expected: string }> {
+  const r = await execInNamespace(ns, [process.execPath, '-e', kernelEchoClientProgram(host, port, bytes)], { timeoutMs: 60_000 });
+  const expected = createHash('sha256');
+  const chunk = patternChunk(KERNEL_ECHO_CLIENT_CHUNK);
+  for (let off = 0; off < bytes; off += chunk.length) expected.update(chunk.subarray(0, Math.min(chunk.length, bytes - off)));
+  return { got: r.stdout.toString().trim(), expected: `${bytes} ${expected.digest('hex')}` };
 }
 
 /** A buffer whose bytes depend on their position (so a misplaced segment changes the hash). */
