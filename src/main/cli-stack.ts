@@ -15,7 +15,7 @@ export const stackOptions = {
   gateway: { type: 'string', description: 'default gateway A.B.C.D' },
   mtu: { type: 'string', description: "cap the link's MTU (68-65535)" },
   pcap: { type: 'string', description: 'write every frame of the link to this pcap file' },
-  layout: { type: 'string', description: 'three, rx+proto, single or inline (default: the benchmarked one)' },
+  layout: { type: 'string', description: 'three, rx+proto, single or inline (default: inline on packet/tap links, else single)' },
   json: { type: 'boolean', description: 'print JSON on stdout' },
 } as const satisfies Record<string, CliOption>;
 
@@ -35,15 +35,29 @@ function numberOption(values: OptionValues, name: string, fallback: number, chec
 }
 
 /**
- * Brings a stack up from the shared options and says so on stderr (scripts wait for that line before they talk
- * to it); bad option values are usage errors (exit 2).
+ * The layout of a CLI stack without --layout. A command whose only application is its own event loop (ping, stats,
+ * get, ls, put, serve) runs `inline` on a kernel link: measured against `single` on packet and TAP links, its ping
+ * RTT was 3–4× shorter and `ringstack get` 1.21–1.32× faster, in every round (docs/PERFORMANCE.md, "Layout
+ * `inline` on kernel links"). The library's default stays `single`: there an application may block its thread,
+ * and an inline stack would stop with it. `load` shares its stack with application threads and keeps `single`.
  */
-export async function stackFromOptions(values: OptionValues, io: CliIo): Promise<Stack> {
+const CLI_KERNEL_LINK_LAYOUT: StackLayout = 'inline';
+
+function isKernelLinkName(link: string): boolean {
+  return /^(packet|tap):/.test(link);
+}
+
+/**
+ * Brings a stack up from the shared options and says so on stderr (scripts wait for that line before they talk
+ * to it); bad option values are usage errors (exit 2). `ownLoopOnly`: the command's event loop is the stack's
+ * only application (see CLI_KERNEL_LINK_LAYOUT).
+ */
+export async function stackFromOptions(values: OptionValues, io: CliIo, ownLoopOnly = false): Promise<Stack> {
   const link = stringOption(values, 'link');
   const ip = stringOption(values, 'ip');
   if (link === undefined) throw new UsageError('--link is required (e.g. --link packet:eth0)');
   if (ip === undefined) throw new UsageError('--ip is required (e.g. --ip 198.18.0.2/24)');
-  const layout = stringOption(values, 'layout');
+  const layout = stringOption(values, 'layout') ?? (ownLoopOnly && isKernelLinkName(link) ? CLI_KERNEL_LINK_LAYOUT : undefined);
   if (layout !== undefined && !LAYOUTS.includes(layout as StackLayout)) throw new UsageError(`--layout must be one of ${LAYOUTS.join(', ')}`);
   const mtu = stringOption(values, 'mtu') === undefined ? undefined
     : numberOption(values, 'mtu', 0, (n) => Number.isInteger(n) && n >= 68 && n <= 65535, 'an integer from 68 to 65535');
@@ -123,7 +137,7 @@ const ping: CliCommand = {
     const timeoutMs = numberOption(values, 'timeout', 2, (n) => n > 0 && Number.isFinite(n), 'a positive number of seconds') * 1000;
     const size = numberOption(values, 'size', 56, (n) => Number.isInteger(n) && n >= 0 && n <= 65507, 'an integer from 0 to 65507');
     const json = values['json'] === true;
-    const stack = await stackFromOptions(values, io);
+    const stack = await stackFromOptions(values, io, true);
     try {
       if (!json) io.stdout.write(`PING ${host} from ${stack.address}: ${size} data bytes\n`);
       let rtts: number[] = [];
@@ -179,7 +193,7 @@ const stats: CliCommand = {
   positionals: { min: 0, max: 0 },
   async run({ values, io }) {
     const waitMs = numberOption(values, 'wait', 0, (n) => n >= 0 && Number.isFinite(n), 'a number of seconds ≥ 0') * 1000;
-    const stack = await stackFromOptions(values, io);
+    const stack = await stackFromOptions(values, io, true);
     try {
       await sleep(waitMs, io.signal);
       await printStats(stack, values, io, { command: 'stats' });
@@ -203,7 +217,7 @@ const cliStacks = new Set<Stack>();
  */
 export function stackTransport(values: OptionValues, io: CliIo): FtpTransport {
   let up: Promise<FtpTransport> | undefined;
-  const transport = (): Promise<FtpTransport> => (up ??= stackFromOptions(values, io).then((stack) => {
+  const transport = (): Promise<FtpTransport> => (up ??= stackFromOptions(values, io, true).then((stack) => {
     cliStacks.add(stack);
     // Host names resolve over this stack's UDP: --dns, else resolv.conf's nameservers.
     return resolvingTransport(ringstackTransport(stack), { stack, dns: stringOption(values, 'dns') });
