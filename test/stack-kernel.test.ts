@@ -105,9 +105,7 @@ describeWithTestbed('the stack against the Linux kernel over packet:', () => {
 
   it('after the link goes down and up, the idle stage worker sleeps again (its poll clears the socket error) and answers', async () => {
     const b = bed();
-    for (const state of ['down', 'up']) {
-      await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
-    }
+    await flapStackLink(b);
     // A pending ENETDOWN made every poll(2) return at once until our next send cleared it: a whole core spun (95 %,
     // measured) while nothing was sent.
     const before = process.cpuUsage();
@@ -150,6 +148,13 @@ describeWithTestbed('the stack against the Linux kernel over packet:', () => {
     expect(syns.some((s) => s.fromUs && s.synAck && s.sack && s.ts && s.windowScale >= 0)).toBe(true);
   });
 });
+
+/** Takes the stack's veth end down and up again: the packet socket gets ENETDOWN pending on it. */
+async function flapStackLink(b: Testbed): Promise<void> {
+  for (const state of ['down', 'up']) {
+    await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
+  }
+}
 
 function formatted(addr: number): string {
   return `${addr >>> 24}.${(addr >>> 16) & 0xff}.${(addr >>> 8) & 0xff}.${addr & 0xff}`;
@@ -207,9 +212,7 @@ describeWithTestbed('layout inline against the Linux kernel over packet: with vn
 
   it('the watch survives the link going down and up (ENETDOWN on the socket): the kernel pings us again', async () => {
     const b = bed();
-    for (const state of ['down', 'up']) {
-      await execInNamespace(b.namespaces.stack, ['ip', 'link', 'set', b.stackLink.stackIf, state], { timeoutMs: 5_000 });
-    }
+    await flapStackLink(b);
     // Nothing of ours runs meanwhile: only the fd watch can notice the kernel's echo requests.
     const r = await execInNamespace(b.namespaces.peer, ['ping', '-c', '3', '-i', '0.2', '-W', '2', b.stackLink.stackIp], { timeoutMs: 15_000, check: false });
     expect(r.stdout.toString()).toMatch(/3 received/);

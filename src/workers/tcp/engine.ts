@@ -201,8 +201,9 @@ export class TcpEngine {
    * A receive batch begins (mTCP's loop: batch receive → process → batch send). Until `endInputBatch`, what the
    * segments of one connection make it send — new data released by ACKs, the ACKs owed for in-order text — goes
    * out once, after the last of them: one ACK per batch, as a receiver behind GRO/LRO acknowledges the aggregated
-   * segment (RFC 9293 §3.8.6.3 lets ACKs be delayed; the batch is at most STAGE_BATCH frames and
-   * STAGE_BATCH_BYTES, ~64 KiB at MTU 1500, what Linux's GRO merges, and four 64 KiB super-frames). ACKs that tell the sender something at once are not held: see `deferOutput`.
+   * segment (RFC 9293 §3.8.6.3 lets ACKs be delayed; a batch is at most STAGE_BATCH frames — ~64 KiB at MTU
+   * 1500, what Linux's GRO merges — and STAGE_BATCH_BYTES, four 64 KiB super-frames). ACKs that tell the sender
+   * something at once are not held: see `deferOutput`.
    */
   beginInputBatch(): void {
     this.inputBatch = true;
@@ -211,9 +212,7 @@ export class TcpEngine {
   /** The receive batch ended: send what its segments left owed. */
   endInputBatch(now: number): void {
     this.inputBatch = false;
-    if (this.deferredOutput.size === 0) return;
-    for (const conn of this.deferredOutput) if (!conn.released) this.flushConnection(conn, now);
-    this.deferredOutput.clear();
+    this.flushDeferred(now);
   }
 
   /**
@@ -229,6 +228,11 @@ export class TcpEngine {
   /** The command batch ended: send what its commands queued. */
   endCommandBatch(now: number): void {
     this.commandBatch = false;
+    this.flushDeferred(now);
+  }
+
+  /** Sends what the connections held back during a batch (input or commands) owe. */
+  private flushDeferred(now: number): void {
     if (this.deferredOutput.size === 0) return;
     for (const conn of this.deferredOutput) if (!conn.released) this.flushConnection(conn, now);
     this.deferredOutput.clear();
