@@ -173,6 +173,25 @@ describe('receiveData into a caller-owned buffer (NetTransport with `receive`)',
     expect(Buffer.concat(copies).equals(data)).toBe(true);
   });
 
+  it('reads where readInto says once the reader took over, and hands on views of those buffers', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 7);
+    const served = await serveBytes(data);
+    server = served.server;
+    const target = Buffer.alloc(data.length);
+    let fill = 0;
+    const direct = new DirectReceiver(4096, () => target.subarray(fill));
+    const socket = await new NetTransport().connect({ host: '127.0.0.1', port: served.port, timeoutMs: 2000, receive: direct });
+    let inPlace = 0;
+    const result = await receiveData(socket, (chunk) => {
+      if (chunk.buffer === target.buffer && chunk.byteOffset === target.byteOffset + fill) inPlace += chunk.length;
+      else target.set(chunk, fill); // read before the reader took over, into the receiver's own buffer
+      fill += chunk.length;
+    }, { overflowIsError: true, idleMs: 2000, direct });
+    expect(result).toEqual({ bytes: data.length, stoppedEarly: false });
+    expect(target.equals(data)).toBe(true);
+    expect(inPlace).toBeGreaterThan(data.length / 2);
+  });
+
   it('one buffer shared by transfers in turn: a late read of the old receiver never reaches the new one', () => {
     const buffer = new Uint8Array(16);
     const old = new DirectReceiver(buffer);
@@ -182,14 +201,14 @@ describe('receiveData into a caller-owned buffer (NetTransport with `receive`)',
       return true;
     });
     buffer.set(Buffer.from('first'));
-    expect(old.onData(5)).toBe(true);
+    expect(old.onData(5, buffer)).toBe(true);
     old.release();
     const next = new DirectReceiver(buffer);
-    expect(next.buffer).toBe(buffer);
+    expect(next.nextBuffer()).toBe(buffer);
     buffer.set(Buffer.from('stale'));
-    old.onData(5); // a read the old connection still delivers: copied aside in the old receiver only
+    old.onData(5, buffer); // a read the old connection still delivers: copied aside in the old receiver only
     buffer.set(Buffer.from('early'));
-    next.onData(5); // the next connection's data before its reader took over
+    next.onData(5, buffer); // the next connection's data before its reader took over
     const early = next.take(() => true);
     expect(early.map((chunk) => chunk.toString())).toEqual(['early']);
     expect(seenByOld).toEqual(['first']);

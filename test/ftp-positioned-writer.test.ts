@@ -92,6 +92,37 @@ describe('PositionedWriter', () => {
     expect([...file.content.subarray(0, 30)]).toEqual([...Array(10).fill(1), ...Array(10).fill(2), ...Array(10).fill(3)]);
   });
 
+  it('keeps bytes read into space() where they are, and copies any other chunk after them', async () => {
+    const file = new ManualFile();
+    const written: Buffer[] = [];
+    const writev = file.writev.bind(file);
+    file.writev = (buffers, position) => (written.push(...buffers), writev(buffers, position));
+    const writer = new PositionedWriter(file, 0, { bufferBytes: 16 });
+    const first = writer.space();
+    expect(first.length).toBe(16);
+    first.fill(1, 0, 6); // a read of 6 bytes straight into the space
+    expect(writer.write(first.subarray(0, 6))).toBeUndefined();
+    const second = writer.space();
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.byteOffset).toBe(first.byteOffset + 6);
+    expect(second.length).toBe(10);
+    writer.write(chunk(4, 2)); // a chunk from elsewhere: copied after the first six
+    const third = writer.space();
+    third.fill(3, 0, 6); // a read of 6 of which the reader keeps 2 (the range ended): the rest is not accepted
+    writer.write(third.subarray(0, 2));
+    third.fill(9, 2); // the space after the accepted bytes is the next read's: nothing accepted changes
+    const fourth = writer.space();
+    expect(fourth.byteOffset).toBe(first.byteOffset + 12);
+    fourth.fill(4);
+    writer.write(fourth); // fills the buffer: submitted for writing
+    expect(writer.pendingBytes).toBe(16);
+    const flushed = writer.flush();
+    await file.completeAll();
+    await flushed;
+    expect([...file.content.subarray(0, 16)]).toEqual([1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 4, 4]);
+    expect(written[0]?.buffer).toBe(first.buffer); // the bytes were written from where they were read
+  });
+
   it('continues a short write where it stopped', async () => {
     const file = new ManualFile();
     file.maxPerCall = 7;

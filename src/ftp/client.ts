@@ -95,6 +95,12 @@ export interface DownloadOptions extends TransferOptions {
    * allocation per read (FtpConnectOptions.receive). Default false: every chunk is the sink's to keep.
    */
   readonly sinkCopies?: boolean | undefined;
+  /**
+   * With `sinkCopies`: where the next read of a plain passive data connection should land, asked before every
+   * read (a PositionedWriter's `space`). The sink then gets views of what this returned and can keep the bytes in
+   * place instead of copying them. Data connections read otherwise (TLS, active mode) ignore it.
+   */
+  readonly receiveInto?: (() => Uint8Array) | undefined;
 }
 
 export interface TransferResult {
@@ -358,7 +364,7 @@ export class FtpClient {
       // Not under TLS: the TLS layer reads the socket itself.
       // One receive buffer per client, not per download: 256 KiB allocated per small file was a cost of its own.
       const direct = options.sinkCopies === true && this.options.mode !== 'active' && !this.protectedData
-        ? new DirectReceiver((this.receiveBuffer ??= new Uint8Array(RECEIVE_BUFFER_BYTES)))
+        ? new DirectReceiver((this.receiveBuffer ??= new Uint8Array(RECEIVE_BUFFER_BYTES)), options.receiveInto)
         : undefined;
       const { outcome, reply } = await this.transfer('RETR', path, options.type ?? 'I', offset, options.signal, (socket, signal) =>
         receiveData(socket, sink, {

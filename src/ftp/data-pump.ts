@@ -28,31 +28,43 @@ export interface ReceiveOptions {
 }
 
 /**
- * A caller-owned receive buffer for one data connection (FtpConnectOptions.receive). Reads that arrive before
- * `receiveData` takes over (between connecting and the server's 150) are copied aside, at most
- * `EARLY_LIMIT` bytes before the socket is paused. The buffer may be shared by transfers that run one after
- * another (a client's downloads): each transfer makes its own receiver, so a late read of an old connection
- * can never reach the next transfer's reader.
+ * Caller-owned receive buffers for one data connection (FtpConnectOptions.receive). Reads that arrive before
+ * `receiveData` takes over (between connecting and the server's 150) go to `buffer` and are copied aside, at most
+ * `EARLY_LIMIT` bytes before the socket is paused. After that, reads go where `readInto` says (a PositionedWriter's
+ * free space, so the bytes are read where they will be written from), or to `buffer` when it has no room.
+ * `buffer` may be shared by transfers that run one after another (a client's downloads): each transfer makes its
+ * own receiver, so a late read of an old connection can never reach the next transfer's reader.
  */
 export class DirectReceiver implements FtpDirectReceive {
   readonly buffer: Uint8Array;
-  private handler: ((length: number) => boolean) | undefined;
+  private readonly readInto: (() => Uint8Array) | undefined;
+  private handler: ((length: number, buffer: Uint8Array) => boolean) | undefined;
   private early: Buffer[] = [];
   private earlyBytes = 0;
 
-  constructor(buffer: Uint8Array | number = RECEIVE_BUFFER_BYTES) {
+  constructor(buffer: Uint8Array | number = RECEIVE_BUFFER_BYTES, readInto?: () => Uint8Array) {
     this.buffer = typeof buffer === 'number' ? new Uint8Array(buffer) : buffer;
+    this.readInto = readInto;
   }
 
-  onData(length: number): boolean {
-    if (this.handler !== undefined) return this.handler(length);
-    this.early.push(Buffer.from(this.buffer.subarray(0, length)));
+  nextBuffer(): Uint8Array {
+    if (this.handler !== undefined && this.readInto !== undefined) {
+      const into = this.readInto();
+      // An empty buffer cannot take a read (node:net fails it with ENOBUFS): use our own.
+      if (into.length > 0) return into;
+    }
+    return this.buffer;
+  }
+
+  onData(length: number, buffer: Uint8Array): boolean {
+    if (this.handler !== undefined) return this.handler(length, buffer);
+    this.early.push(Buffer.from(buffer.subarray(0, length)));
     this.earlyBytes += length;
     return this.earlyBytes < EARLY_LIMIT;
   }
 
   /** From now on reads go to `handler`; returns the copies of what came before. */
-  take(handler: (length: number) => boolean): Buffer[] {
+  take(handler: (length: number, buffer: Uint8Array) => boolean): Buffer[] {
     this.handler = handler;
     const early = this.early;
     this.early = [];
@@ -60,7 +72,7 @@ export class DirectReceiver implements FtpDirectReceive {
     return early;
   }
 
-  /** Back to copying aside (the reader is gone; a late read must not reach it). */
+  /** Back to copying aside into `buffer` (the reader is gone; a late read must not reach it). */
   release(): void {
     this.handler = undefined;
   }
@@ -222,11 +234,11 @@ export function receiveData(
     armIdle(idleMs);
     if (options.direct !== undefined) {
       const { direct } = options;
-      const early = direct.take((length) => {
+      const early = direct.take((length, buffer) => {
         if (settled) return false;
         lastActivity = performance.now();
         // Paused for the consumer, the socket reads nothing more, so this cannot overlap a pending consume.
-        return deliver(Buffer.from(direct.buffer.buffer, direct.buffer.byteOffset, length));
+        return deliver(Buffer.from(buffer.buffer, buffer.byteOffset, length));
       });
       for (const chunk of early) onData(chunk);
     }

@@ -28,9 +28,9 @@ export interface NetLikeServer {
   once(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-/** node:net's `onread`: reads go into `buffer` and to `callback`, not to 'data' events. */
+/** node:net's `onread`: reads go into `buffer` (or the buffer it returns) and to `callback`, not to 'data' events. */
 export interface OnRead {
-  readonly buffer: Uint8Array;
+  readonly buffer: Uint8Array | (() => Uint8Array);
   callback(length: number, buffer: Uint8Array): boolean;
 }
 
@@ -50,7 +50,7 @@ const kernelSockets: SocketApi = {
 };
 
 function onReadOf(receive: FtpDirectReceive | undefined): OnRead | undefined {
-  return receive === undefined ? undefined : { buffer: receive.buffer, callback: (length) => receive.onData(length) };
+  return receive === undefined ? undefined : { buffer: () => receive.nextBuffer(), callback: (length, buffer) => receive.onData(length, buffer) };
 }
 
 type Socket = NetLikeSocket;

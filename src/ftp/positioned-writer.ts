@@ -1,6 +1,6 @@
-// Writes a stream of chunks into a file from a given position through a few staging buffers: each chunk is
-// copied into the current buffer (so the socket's chunk dies young and the garbage collector never has to
-// promote and sweep thousands of queued 64 KiB buffers), and a full buffer is written with one positioned writev,
+// Writes a stream of chunks into a file from a given position through a few staging buffers: each chunk is read
+// straight into the current buffer (`space`) or copied into it (so the socket's chunk dies young and the garbage
+// collector never has to promote and sweep thousands of queued 64 KiB buffers), and a full buffer is written with one positioned writev,
 // while the next fills. A download then costs one thread-pool round trip per staging buffer instead of one per
 // socket read, and the socket keeps being read while the disk works. Memory stays bounded: `write` returns a
 // promise (wait for it) while every staging buffer is full or being written.
@@ -67,7 +67,17 @@ export class PositionedWriter {
    */
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.failure !== undefined) throw this.failure;
+    const current = this.current;
     let offset = 0;
+    if (
+      current !== undefined && chunk.buffer === current.buffer && chunk.byteOffset === current.byteOffset + this.currentFill
+      && chunk.length <= current.length - this.currentFill
+    ) {
+      // Read straight into `space()`: the bytes are already where they go.
+      this.currentFill += chunk.length;
+      offset = chunk.length;
+      if (this.currentFill === current.length) this.submitCurrent();
+    }
     while (offset < chunk.length) {
       // Always accepted: at most one staging buffer beyond the limit, for the rest of this chunk.
       const target = this.current ?? (this.current = this.takeBuffer());
@@ -80,6 +90,17 @@ export class PositionedWriter {
     return this.allocated - this.spare.length > this.maxBuffers - 1 && this.queue.length + (this.batch === undefined ? 0 : 1) > 0
       ? this.bufferFree()
       : undefined;
+  }
+
+  /**
+   * The free part of the staging buffer being filled, right after the bytes accepted so far, for a reader that
+   * reads straight into it (node:net's `onread` with a buffer function): `write` of a view at its start then
+   * keeps the bytes where they are instead of copying them. Takes a staging buffer when none is being filled, so
+   * like `write` it may use one buffer beyond the limit; the caller stops reading while `write` says to wait.
+   */
+  space(): Uint8Array {
+    const target = this.current ?? (this.current = this.takeBuffer());
+    return target.subarray(this.currentFill);
   }
 
   /** Writes what is staged and waits until everything is written; rejects with the first write error. */

@@ -195,7 +195,7 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
               progress();
               return full;
             },
-            { offset: segment.pos, end: () => segment.end, size, signal, sinkCopies: true },
+            { offset: segment.pos, end: () => segment.end, size, signal, sinkCopies: true, receiveInto: () => writer.space() },
           );
           await writer.flush();
           active.delete(segment);

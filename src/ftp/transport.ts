@@ -27,7 +27,7 @@ export interface FtpConnectOptions {
    */
   readonly noDelay?: boolean | undefined;
   /**
-   * Optional, for a download's data connection: read straight into `receive.buffer` (node:net's `onread`), with
+   * Optional, for a download's data connection: read straight into `receive`'s buffers (node:net's `onread`), with
    * no allocation per read. A transport that honours it (node:net's sockets and ringstack's TcpSocket both take
    * `onread`) delivers every read through `receive.onData` and emits no 'data' events; one that does not just
    * ignores it, so the reader listens to both. 'end', 'error' and 'close' work as usual, and `pause()`/`resume()` still apply.
@@ -35,14 +35,15 @@ export interface FtpConnectOptions {
   readonly receive?: FtpDirectReceive | undefined;
 }
 
-/** A caller-owned receive buffer (see FtpConnectOptions.receive). */
+/** Caller-owned receive buffers (see FtpConnectOptions.receive). */
 export interface FtpDirectReceive {
-  readonly buffer: Uint8Array;
+  /** Where the next read goes: asked before every read (node:net's `onread.buffer` as a function). */
+  nextBuffer(): Uint8Array;
   /**
-   * `length` new bytes are at the start of `buffer`; they are overwritten by the next read, so copy what you
-   * keep before returning. Return false to pause the socket (resume it with `socket.resume()`).
+   * `length` new bytes are at the start of `buffer` (what `nextBuffer` returned last); a later read may overwrite
+   * them, so copy what you keep before returning. Return false to pause the socket (resume it with `socket.resume()`).
    */
-  onData(length: number): boolean;
+  onData(length: number, buffer: Uint8Array): boolean;
 }
 
 export interface FtpListenOptions {

@@ -1,6 +1,8 @@
 // A packet socket's TPACKET_V2 receive ring (the kernel's PACKET_RX_RING, mapped into this process) read in place:
-// the protocol stage parses each frame where the kernel wrote it and hands the slot back when done, instead of the
-// addon copying every frame into a FrameRing first (one 64 KiB copy per super-frame less). The layout is the
+// the protocol stage parses each frame where the kernel wrote it and hands the slots back at the end of its batch,
+// instead of the addon copying every frame into a FrameRing first (one 64 KiB copy per super-frame less). Slots go
+// back in release(), as a FrameRing's space does: until then a frame stays readable (receive coalescing keeps a
+// segment's payload there while it waits for the next one). The layout is the
 // kernel's (include/uapi/linux/if_packet.h): each slot starts with a struct tpacket2_hdr, then a struct sockaddr_ll,
 // then (with PACKET_VNET_HDR) a struct virtio_net_hdr right before the frame at tp_mac.
 import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FRAME_GSO_TCPV4 } from '../shared-ring/index.js';
@@ -58,7 +60,11 @@ export class PacketRxRing implements FrameSource {
   private readonly frameSize: number;
   private readonly frameCount: number;
   private readonly vnetHdr: boolean;
+  /** The next slot to look at. */
   private index: number;
+  /** The first slot read or skipped and not yet handed back, and how many are (they end at `index`). */
+  private heldIndex: number;
+  private held = 0;
   /** Byte offset of the slot peek() found ready, or -1. */
   private slot = -1;
 
@@ -70,11 +76,13 @@ export class PacketRxRing implements FrameSource {
     this.frameCount = mapping.frameCount;
     this.vnetHdr = mapping.vnetHdr;
     this.index = mapping.frameIndex;
+    this.heldIndex = mapping.frameIndex;
   }
 
   /** Offset of the next frame's first byte in `bytes`, or -1 when the kernel has filled no slot yet. */
   peek(): number {
     for (;;) {
+      if (this.held === this.frameCount) return -1; // every slot is ours: nothing new until release()
       const slot = this.index * this.frameSize;
       // The kernel writes the frame, then the status (smp_wmb): read the status first, as a synchronising load.
       const status = Atomics.load(this.words, slot >>> 2);
@@ -85,7 +93,7 @@ export class PacketRxRing implements FrameSource {
       const frame = slot + view.getUint16(slot + TP_MAC, true);
       if (this.bytes[slot + SLL_PKTTYPE] === PACKET_OUTGOING || captured < length) {
         if (captured < length) this.counters.rxTruncated++;
-        this.handBack(slot);
+        this.advance();
         continue;
       }
       this.slot = slot;
@@ -97,19 +105,28 @@ export class PacketRxRing implements FrameSource {
     }
   }
 
-  /** Done with the frame peek() returned: its slot goes back to the kernel. */
+  /** Steps past the frame peek() returned; its slot stays ours (and its bytes readable) until release(). */
   next(): void {
     if (this.slot < 0) throw new Error('PacketRxRing.next without a frame from peek');
-    this.handBack(this.slot);
+    this.advance();
     this.slot = -1;
   }
 
-  /** Slots go back one by one in next(); nothing is batched. */
-  release(): void {}
+  /**
+   * Hands every slot read or skipped since the last release back to the kernel, in ring order. The kernel drops
+   * what arrives while the slot at its head is still ours, so a consumer releases after each batch (at most a
+   * batch of slots is held: STAGE_BATCH frames of a ring of hundreds).
+   */
+  release(): void {
+    for (; this.held > 0; this.held--) {
+      Atomics.store(this.words, (this.heldIndex * this.frameSize) >>> 2, TP_STATUS_KERNEL);
+      this.heldIndex = this.heldIndex + 1 === this.frameCount ? 0 : this.heldIndex + 1;
+    }
+  }
 
-  private handBack(slot: number): void {
-    Atomics.store(this.words, slot >>> 2, TP_STATUS_KERNEL);
+  private advance(): void {
     this.index = this.index + 1 === this.frameCount ? 0 : this.index + 1;
+    this.held++;
   }
 
   private vnetFlags(at: number): number {

@@ -238,7 +238,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
       n++;
       bytes += length;
     }
-    if (n > 0) rx.release();
+    rx.release(); // also when peek() only skipped frames (a packet ring hands those slots back here)
     this.tcp.endInputBatch(now);
     return n;
   }
