@@ -50,7 +50,8 @@ const kernelSockets: SocketApi = {
 };
 
 function onReadOf(receive: FtpDirectReceive | undefined): OnRead | undefined {
-  return receive === undefined ? undefined : { buffer: () => receive.nextBuffer(), callback: (length, buffer) => receive.onData(length, buffer) };
+  if (receive === undefined) return undefined;
+  return { buffer: () => receive.nextBuffer(), callback: (length, buffer) => receive.onData(length, buffer) };
 }
 
 type Socket = NetLikeSocket;

@@ -1,9 +1,9 @@
 // Writes a stream of chunks into a file from a given position through a few staging buffers: each chunk is read
 // straight into the current buffer (`space`) or copied into it (so the socket's chunk dies young and the garbage
-// collector never has to promote and sweep thousands of queued 64 KiB buffers), and a full buffer is written with one positioned writev,
-// while the next fills. A download then costs one thread-pool round trip per staging buffer instead of one per
-// socket read, and the socket keeps being read while the disk works. Memory stays bounded: `write` returns a
-// promise (wait for it) while every staging buffer is full or being written.
+// collector never has to promote and sweep thousands of queued 64 KiB buffers), and a full buffer is written with
+// one positioned writev while the next fills. A download then costs one thread-pool round trip per staging buffer
+// instead of one per socket read, and the socket keeps being read while the disk works. Memory stays bounded:
+// `write` returns a promise (wait for it) while every staging buffer is full or being written.
 
 import { FtpError } from './errors.js';
 

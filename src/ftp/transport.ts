@@ -41,7 +41,7 @@ export interface FtpDirectReceive {
   nextBuffer(): Uint8Array;
   /**
    * `length` new bytes are at the start of `buffer` (what `nextBuffer` returned last); a later read may overwrite
-   * them, so copy what you keep before returning. Return false to pause the socket (resume it with `socket.resume()`).
+   * them, so copy what you keep before returning. Return false to pause the socket (`socket.resume()` resumes it).
    */
   onData(length: number, buffer: Uint8Array): boolean;
 }

@@ -1,8 +1,7 @@
 // A packet socket's TPACKET_V2 receive ring (the kernel's PACKET_RX_RING, mapped into this process) read in place:
 // the protocol stage parses each frame where the kernel wrote it and hands the slots back at the end of its batch,
 // instead of the addon copying every frame into a FrameRing first (one 64 KiB copy per super-frame less). Slots go
-// back in release(), as a FrameRing's space does: until then a frame stays readable (receive coalescing keeps a
-// segment's payload there while it waits for the next one). The layout is the
+// back in release(), as a FrameRing's space does, so a frame stays readable until its batch ends. The layout is the
 // kernel's (include/uapi/linux/if_packet.h): each slot starts with a struct tpacket2_hdr, then a struct sockaddr_ll,
 // then (with PACKET_VNET_HDR) a struct virtio_net_hdr right before the frame at tp_mac.
 import { FRAME_CSUM_PARTIAL, FRAME_CSUM_VALID, FRAME_GSO_TCPV4 } from '../shared-ring/index.js';
