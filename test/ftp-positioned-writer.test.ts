@@ -172,6 +172,52 @@ describe('PositionedWriter', () => {
     expect(writer.writtenPosition).toBe(40);
   });
 
+  it('with writeNow, writes each full buffer at once on the caller\'s thread, repeating short writes', async () => {
+    const file = new ManualFile();
+    const content = Buffer.alloc(64);
+    const calls: { position: number; bytes: number }[] = [];
+    const writeNow = (buffers: Buffer[], position: number): number => {
+      const offered = Buffer.concat(buffers);
+      const take = Math.min(offered.length, 3); // a device that takes 3 bytes per call
+      offered.copy(content, position, 0, take);
+      calls.push({ position, bytes: take });
+      return take;
+    };
+    const writer = new PositionedWriter(file, 10, { bufferBytes: 8, buffers: 1, writeNow });
+    expect(writer.write(Buffer.from('abcdefghij'))).toBeUndefined();
+    // The first 8 bytes are written before write returns; the last 2 are staged.
+    expect(writer.writtenPosition).toBe(18);
+    expect(writer.pendingBytes).toBe(2);
+    expect(calls.map((c) => c.position)).toEqual([10, 13, 16]);
+    const space = writer.space();
+    space.set(Buffer.from('klmnop'));
+    expect(writer.write(space.subarray(0, 6))).toBeUndefined();
+    await writer.flush();
+    expect(writer.writtenPosition).toBe(26);
+    expect(content.subarray(10, 26).toString()).toBe('abcdefghijklmnop');
+    expect(file.calls).toEqual([]);
+  });
+
+  it('with writeNow, a failed write throws from write, and from flush and every later write', async () => {
+    let accept = true;
+    const writeNow = (buffers: Buffer[]): number => {
+      if (!accept) throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
+      return buffers.reduce((sum, b) => sum + b.length, 0);
+    };
+    const writer = new PositionedWriter(new ManualFile(), 0, { bufferBytes: 4, writeNow });
+    writer.write(chunk(4, 1));
+    accept = false;
+    expect(() => writer.write(chunk(4, 2))).toThrow(/cannot write at byte 4: No space left on device/);
+    await expect(writer.flush()).rejects.toThrow(/No space left/);
+    expect(() => writer.write(chunk(1, 1))).toThrow(/No space left/);
+    expect(writer.writtenPosition).toBe(4);
+  });
+
+  it('with writeNow, a write that takes no bytes is an error, not a loop', () => {
+    const writer = new PositionedWriter(new ManualFile(), 0, { bufferBytes: 2, writeNow: () => 0 });
+    expect(() => writer.write(chunk(2, 1))).toThrow(/accepted no bytes/);
+  });
+
   it('refuses a position that is not a byte offset', () => {
     expect(() => new PositionedWriter(new ManualFile(), -1)).toThrow(RangeError);
     expect(() => new PositionedWriter(new ManualFile(), 1.5)).toThrow(RangeError);

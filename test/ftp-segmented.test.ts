@@ -83,6 +83,14 @@ describe('segmentedDownload', () => {
     expect(server.totalSessions).toBe(1);
   });
 
+  it('downloads into a character device (/dev/null), written at once, with no hash and no state file', async () => {
+    const { result } = await run({ chunkSize: 16 * 1024 }, { localPath: '/dev/null' });
+    expect(result.fetched).toBe(FILE.length);
+    expect(result.connections).toBe(4);
+    expect(result.sha256).toBeUndefined();
+    expect(existsSync(resumeStatePath('/dev/null'))).toBe(false);
+  });
+
   it('handles an empty file', async () => {
     server = await ScriptedFtpServer.start({ files: { '/big.bin': Buffer.alloc(0) } });
     const { result } = await run({});

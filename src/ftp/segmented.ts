@@ -6,7 +6,7 @@
 // offered) matches; until then a resume state file lists what is missing.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { FtpClient, RemoteHash } from './client.js';
 import { FtpError, abortError, isFtpError } from './errors.js';
@@ -114,7 +114,12 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
     throw new FtpError('usage', `cannot write ${options.localPath}: ${(error as Error).message}`, { cause: error });
   }
   // A device such as /dev/null takes positioned writes but cannot be resumed, size-checked or read back.
-  const regularFile = (await file.stat()).isFile();
+  const target = await file.stat();
+  const regularFile = target.isFile();
+  // A character device (e.g. /dev/null) takes its writes at once: write them on this thread, not the pool's.
+  const writeNow = target.isCharacterDevice()
+    ? (buffers: Buffer[], position: number): number => writevSync(file.fd, buffers, position)
+    : undefined;
   if (!regularFile && usable) {
     await file.close();
     first.destroy();
@@ -183,7 +188,7 @@ export async function segmentedDownload(options: SegmentedDownloadOptions): Prom
             client = undefined;
             client = await options.connect(signal);
           }
-          const writer = new PositionedWriter(file, segment.pos);
+          const writer = new PositionedWriter(file, segment.pos, { writeNow });
           segment.writer = writer;
           await client.download(
             options.remotePath,
