@@ -11,6 +11,12 @@ import type { AppChannelClient } from './app-channel.js';
  * 6.1–7.2 (docs/PERFORMANCE.md).
  */
 export const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Slots registered per batch: the first batch is small and each doubles the pool up to GROW_BY. Every ring is a
+ * SharedArrayBuffer that V8 counts as external memory, so 64 of them at a client's first connect cost 7 ms to map
+ * and ~10 ms of garbage collections that the memory pressure set off (a 1 GiB `get`, docs/PERFORMANCE.md).
+ */
+const FIRST_GROW = 4;
 const GROW_BY = 32;
 /**
  * Slots lent to the protocol stage for connections it accepts, while any server listens. A handshake that finds
@@ -52,8 +58,9 @@ export class SocketSlotPool {
   private grow(): Promise<void> {
     this.growing ??= (async () => {
       const first = this.send.length;
+      const count = Math.min(GROW_BY, Math.max(FIRST_GROW, first));
       const buffers: [SharedArrayBuffer, SharedArrayBuffer][] = [];
-      for (let i = 0; i < GROW_BY; i++) {
+      for (let i = 0; i < count; i++) {
         const s = ByteRing.create(this.bufferBytes);
         const r = ByteRing.create(this.bufferBytes);
         this.send.push(s);
@@ -61,7 +68,7 @@ export class SocketSlotPool {
         buffers.push([s.buffer as SharedArrayBuffer, r.buffer as SharedArrayBuffer]);
       }
       await this.register(first, buffers);
-      for (let i = GROW_BY - 1; i >= 0; i--) this.free.push(first + i);
+      for (let i = count - 1; i >= 0; i--) this.free.push(first + i);
     })().finally(() => {
       this.growing = null;
     });
