@@ -9,7 +9,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { createReadStream, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   ANONYMOUS,
@@ -31,7 +30,7 @@ import {
 import { serveCommand } from './serve-command.js';
 import { loadCommand } from './load-command.js';
 import { formatBytes, progressBar } from './progress.js';
-import { EXIT, UsageError, cliTieringFlag } from './cli-common.js';
+import { EXIT, UsageError } from './cli-common.js';
 import { closeCliStacks, stackCommands, stackOptions, stackTransport } from './cli-stack.js';
 import { parseDnsServer, resolvingTransport } from './dns.js';
 
@@ -331,9 +330,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 // Through npm's bin symlink argv[1] is the link: compare real paths.
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) {
-  // Before any hot code runs: V8 reads it at each tiering decision, and workers share the process's flags.
-  const tiering = cliTieringFlag(process.execArgv, process.env['NODE_OPTIONS']);
-  if (tiering !== undefined) setFlagsFromString(tiering);
   const controller = new AbortController();
   // First Ctrl-C: stop cleanly (state saved); a second one: exit at once.
   process.once('SIGINT', () => {
