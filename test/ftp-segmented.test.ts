@@ -83,7 +83,7 @@ describe('segmentedDownload', () => {
     expect(server.totalSessions).toBe(1);
   });
 
-  it('downloads into a character device (/dev/null), written at once, with no hash and no state file', async () => {
+  it('downloads into a character device (/dev/null): every byte taken, no hash, no state file', async () => {
     const { result } = await run({ chunkSize: 16 * 1024 }, { localPath: '/dev/null' });
     expect(result.fetched).toBe(FILE.length);
     expect(result.connections).toBe(4);
