@@ -2,6 +2,7 @@ import { DropReason } from './drop-reason.js';
 import { readMac, writeMac } from './address.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { ETHERTYPE_IPV4 } from './ethernet.js';
+import { DOUBLE_ZERO } from './double-field.js';
 
 // ARP for IPv4 over Ethernet only (RFC 826). Anything else (other hardware or protocol types, RARP) is BadArp.
 
@@ -21,7 +22,7 @@ export interface ArpRepr {
 }
 
 export function createArpRepr(): ArpRepr {
-  return { op: 0, senderMac: 0, senderIp: 0, targetMac: 0, targetIp: 0 };
+  return { op: 0, senderMac: DOUBLE_ZERO, senderIp: DOUBLE_ZERO, targetMac: DOUBLE_ZERO, targetIp: DOUBLE_ZERO };
 }
 
 /** Parses the ARP packet in the `len` bytes at `off` (an Ethernet payload; trailing padding is ignored). */

@@ -1,6 +1,7 @@
 import { DropReason } from './drop-reason.js';
 import { readMac, writeMac } from './address.js';
 import { readU16, writeU16 } from './bytes.js';
+import { DOUBLE_ZERO } from './double-field.js';
 
 // Ethernet II framing (IEEE 802.3 with an EtherType). The FCS is not part of the frames we see (AF_PACKET, TAP and
 // the memory wire all strip it).
@@ -25,7 +26,7 @@ export interface EthernetRepr {
 }
 
 export function createEthernetRepr(): EthernetRepr {
-  return { dst: 0, src: 0, etherType: 0, payloadOffset: 0, payloadLength: 0 };
+  return { dst: DOUBLE_ZERO, src: DOUBLE_ZERO, etherType: 0, payloadOffset: 0, payloadLength: 0 };
 }
 
 /**

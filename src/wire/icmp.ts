@@ -1,6 +1,7 @@
 import { DropReason } from './drop-reason.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { checksumAdd, checksumFold, copyWithChecksum } from './checksum.js';
+import { DOUBLE_ZERO } from './double-field.js';
 
 // ICMPv4 (RFC 792): echo request/reply, and the three error messages a TCP/UDP host acts on — destination
 // unreachable (with the next-hop MTU of RFC 1191 for "fragmentation needed"), time exceeded and parameter problem.
@@ -54,7 +55,7 @@ export interface IcmpRepr {
 export function createIcmpRepr(): IcmpRepr {
   return {
     type: 0, code: 0, checksum: 0, id: 0, seq: 0, dataOffset: 0, dataLength: 0, nextHopMtu: 0, pointer: 0,
-    quotedHeaderLength: 0, quotedProtocol: 0, quotedSrc: 0, quotedDst: 0, quotedTransportOffset: 0,
+    quotedHeaderLength: 0, quotedProtocol: 0, quotedSrc: DOUBLE_ZERO, quotedDst: DOUBLE_ZERO, quotedTransportOffset: 0,
     quotedSrcPort: 0, quotedDstPort: 0,
   };
 }

@@ -3,6 +3,7 @@
 // writing into a buffer the caller owns. No I/O, no clocks, no state, no allocation per packet.
 export * from './drop-reason.js';
 export * from './bytes.js';
+export * from './double-field.js';
 export * from './checksum.js';
 export * from './address.js';
 export * from './ethernet.js';

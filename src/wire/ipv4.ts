@@ -1,6 +1,7 @@
 import { DropReason } from './drop-reason.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { checksumAdd, checksumFold } from './checksum.js';
+import { DOUBLE_ZERO } from './double-field.js';
 
 // IPv4 header (RFC 791 §3.1). Options are tolerated and skipped (the header length covers them); this stack never
 // sends any. Fragments parse like any datagram: `moreFragments`/`fragmentOffset` tell the protocol stage to
@@ -41,7 +42,7 @@ export interface Ipv4Repr {
 export function createIpv4Repr(): Ipv4Repr {
   return {
     version: 4, headerLength: IPV4_HEADER_BYTES, tos: 0, totalLength: 0, id: 0, dontFragment: false,
-    moreFragments: false, fragmentOffset: 0, ttl: IPV4_DEFAULT_TTL, protocol: 0, checksum: 0, src: 0, dst: 0,
+    moreFragments: false, fragmentOffset: 0, ttl: IPV4_DEFAULT_TTL, protocol: 0, checksum: 0, src: DOUBLE_ZERO, dst: DOUBLE_ZERO,
     payloadOffset: 0, payloadLength: 0,
   };
 }

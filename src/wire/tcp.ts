@@ -1,6 +1,7 @@
 import { DropReason } from './drop-reason.js';
 import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { checksumAdd, checksumFold } from './checksum.js';
+import { DOUBLE_ZERO } from './double-field.js';
 
 // TCP header and options (RFC 9293 §3.1, §3.2). Options decoded: MSS (RFC 9293 §3.7.1), window scale and
 // timestamps (RFC 7323 §2.2, §3.2), SACK-permitted and SACK blocks (RFC 2018 §2, §3). Unknown kinds are skipped
@@ -76,9 +77,10 @@ export interface TcpRepr {
 
 export function createTcpRepr(): TcpRepr {
   return {
-    srcPort: 0, dstPort: 0, seq: 0, ack: 0, dataOffset: TCP_HEADER_BYTES, flags: 0, window: 0, checksum: 0, urgent: 0,
+    srcPort: 0, dstPort: 0, seq: DOUBLE_ZERO, ack: DOUBLE_ZERO, dataOffset: TCP_HEADER_BYTES, flags: 0, window: 0, checksum: 0, urgent: 0,
     payloadOffset: 0, payloadLength: 0, mss: -1, windowScale: -1, sackPermitted: false, sackBlockCount: 0,
-    sackBlocks: new Uint32Array(2 * TCP_MAX_SACK_BLOCKS), tsPresent: false, tsVal: 0, tsEcr: 0, unknownOptionCount: 0,
+    sackBlocks: new Uint32Array(2 * TCP_MAX_SACK_BLOCKS), tsPresent: false, tsVal: DOUBLE_ZERO, tsEcr: DOUBLE_ZERO,
+    unknownOptionCount: 0,
   };
 }
 

@@ -11,6 +11,7 @@ import { SentSegments } from './sent-segments.js';
 import { TlpState } from './tlp.js';
 import { UndoState } from './undo.js';
 import { TcpState } from './types.js';
+import { DOUBLE_NONE, DOUBLE_ZERO } from '../../wire/index.js';
 
 /** Linux's TCP_MAX_QUICKACKS. */
 export const QUICK_ACK_SEGMENTS = 16;
@@ -27,24 +28,24 @@ export class TcpConnection {
   receiveBuffer: ByteRing | null = null;
 
   // ---- send sequence variables (RFC 9293 §3.3.1) ----
-  iss = 0;
-  sndUna = 0;
+  iss = DOUBLE_ZERO;
+  sndUna = DOUBLE_ZERO;
   /** Next sequence number to send; moves back to SND.UNA after a retransmission timeout (go-back-N). */
-  sndNxt = 0;
+  sndNxt = DOUBLE_ZERO;
   /** Highest sequence number sent + 1 (RFC 6675's HighData). */
-  sndMax = 0;
+  sndMax = DOUBLE_ZERO;
   /** The peer's window in bytes, scale applied. */
-  sndWnd = 0;
-  sndWl1 = 0;
-  sndWl2 = 0;
+  sndWnd = DOUBLE_ZERO;
+  sndWl1 = DOUBLE_ZERO;
+  sndWl2 = DOUBLE_ZERO;
   /** Largest window the peer has offered (RFC 9293 §3.8.6.2.1 SWS, RFC 5961 §5.2 MAX.SND.WND). */
-  maxSndWnd = 0;
+  maxSndWnd = DOUBLE_ZERO;
   /** Sequence number of the first byte at the send ring's head. */
-  sndBufSeq = 0;
+  sndBufSeq = DOUBLE_ZERO;
   /** The application closed its sending side: FIN goes after the queued bytes. */
   finRequested = false;
-  /** Sequence number of our FIN once its place is fixed (-1 before). */
-  finSeq = -1;
+  /** Sequence number of our FIN once its place is fixed (negative before). */
+  finSeq = DOUBLE_NONE;
   /** Effective send MSS: payload bytes per segment, options excluded (RFC 9293 §3.7.1, RFC 6691). */
   smss = 536;
   /** The MSS we advertised (what the peer may send us). */
@@ -55,15 +56,15 @@ export class TcpConnection {
   noDelay = false;
 
   // ---- receive sequence variables ----
-  irs = 0;
-  rcvNxt = 0;
+  irs = DOUBLE_ZERO;
+  rcvNxt = DOUBLE_ZERO;
   /** Right edge of the window last advertised (RFC 9293 §3.8.6.2.2: never moved left). */
-  rcvAdvRight = 0;
+  rcvAdvRight = DOUBLE_ZERO;
   /** Auto-tuned clamp on the window offered (below the receive buffer's capacity). */
-  rcvWindowClamp = 0;
+  rcvWindowClamp = DOUBLE_ZERO;
   readonly outOfOrder = new ReceiveRanges();
-  /** Sequence number of a FIN received ahead of missing data (-1 if none). */
-  pendingFinSeq = -1;
+  /** Sequence number of a FIN received ahead of missing data (negative if none). */
+  pendingFinSeq = DOUBLE_NONE;
   finReceived = false;
   /** The application will not read any more (close() rather than shutdown()): new data is answered with RST. */
   appClosed = false;
@@ -74,16 +75,16 @@ export class TcpConnection {
   wscaleEnabled = false;
   tsEnabled = false;
   /** TS.Recent and when it was recorded (RFC 7323 §4.3, §5.5). */
-  tsRecent = 0;
-  tsRecentAt = 0;
+  tsRecent = DOUBLE_ZERO;
+  tsRecentAt = DOUBLE_ZERO;
   /** Per-connection offset of our TSval clock (RFC 7323 §5.4). */
-  tsOffset = 0;
-  lastAckSent = 0;
+  tsOffset = DOUBLE_ZERO;
+  lastAckSent = DOUBLE_ZERO;
   sackEnabled = false;
   /** A duplicate to report in the next ACK's first SACK block (RFC 2883): [dsackStart, dsackEnd). */
   dsackPending = false;
-  dsackStart = 0;
-  dsackEnd = 0;
+  dsackStart = DOUBLE_ZERO;
+  dsackEnd = DOUBLE_ZERO;
 
   // ---- retransmission and congestion (RFC 6298, 5681, 6582, 6675) ----
   rtt: RttEstimator;
@@ -92,7 +93,7 @@ export class TcpConnection {
   dupAcks = 0;
   inRecovery = false;
   /** RecoveryPoint (RFC 6675) / recover (RFC 6582). */
-  recoveryPoint = 0;
+  recoveryPoint = DOUBLE_ZERO;
   /** SACK connections: every segment sent and not yet acknowledged, with its send time and marks (RFC 8985 §6.1). */
   readonly sent = new SentSegments();
   readonly rack = new RackState();
@@ -100,24 +101,24 @@ export class TcpConnection {
   readonly undo = new UndoState();
   /** Recovery after a retransmission timeout on a SACK connection: lost marks drive what is resent (Linux's Loss). */
   lossRecovery = false;
-  /** Karn timing of one segment when timestamps are off: its end sequence and send time (-1 = none). */
-  rttSeq = -1;
-  rttSentAt = 0;
+  /** Karn timing of one segment when timestamps are off: its end sequence and send time (negative = none). */
+  rttSeq = DOUBLE_NONE;
+  rttSentAt = DOUBLE_ZERO;
   /** Consecutive retransmission timeouts (RFC 9293 §3.8.3 R1/R2 counting). */
   timeoutCount = 0;
-  lastSendAt = 0;
-  lastReceiveAt = 0;
+  lastSendAt = DOUBLE_ZERO;
+  lastReceiveAt = DOUBLE_ZERO;
 
-  // ---- timers: absolute times in ms, -1 = not armed ----
-  rtoAt = -1;
-  persistAt = -1;
+  // ---- timers: absolute times in ms, negative = not armed (set to -1; DOUBLE_NONE to start, see wire/double-field.ts) ----
+  rtoAt = DOUBLE_NONE;
+  persistAt = DOUBLE_NONE;
   persistBackoff = 0;
-  delayedAckAt = -1;
+  delayedAckAt = DOUBLE_NONE;
   /** RACK's reordering timer (RFC 8985 §6.2 step 5) and the tail loss probe's PTO (§7.2). */
-  rackAt = -1;
-  tlpAt = -1;
+  rackAt = DOUBLE_NONE;
+  tlpAt = DOUBLE_NONE;
   /** End of the last sub-MSS segment sent (Minshall's Nagle variant); meaningful once one was sent. */
-  sndSml = 0;
+  sndSml = DOUBLE_ZERO;
   sndSmlSet = false;
   /**
    * Data segments still to be acknowledged at once (Linux's quick-ACK mode): at the start and after an idle spell
@@ -126,10 +127,10 @@ export class TcpConnection {
   quickAcks = QUICK_ACK_SEGMENTS;
   /** When in-order data last arrived (for re-entering quick-ACK mode after idle). */
   lastDataAt = -Infinity;
-  keepaliveAt = -1;
-  timeWaitAt = -1;
+  keepaliveAt = DOUBLE_NONE;
+  timeWaitAt = DOUBLE_NONE;
   /** When this connection entered TIME-WAIT. */
-  timeWaitSince = 0;
+  timeWaitSince = DOUBLE_ZERO;
   /** The due time of this connection's live entry in the engine's timer heap (Infinity = none). */
   scheduledAt = Infinity;
 
@@ -158,7 +159,7 @@ export class TcpConnection {
   /** SO_RCVBUF was set: `rcvWindowClamp` is the application's, auto-tuning leaves it alone. */
   rcvBufferLocked = false;
   tuneBytes = 0;
-  tuneStart = 0;
+  tuneStart = DOUBLE_ZERO;
 
   // ---- counters for TcpInfo ----
   retransmits = 0;

@@ -6,7 +6,7 @@ import {
   createIcmpRepr, createIpv4Repr, createUdpRepr, emitArp, emitEthernet, emitIcmpEcho, emitIcmpError, emitIpv4,
   emitUdpSummed, isIcmpError, parseArp, parseEthernet, parseIcmp, parseIpv4, parseUdp, pseudoHeaderSum, readU16,
   DROP_REASON_COUNT, dropReasonName, checksumSwapBytes, createTcpRepr, emitTcpHeader, finishTcpChecksumSummed,
-  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16, readU32, TCP_FIN, TCP_PSH,
+  parseTcp, tcpOptionsLength, TCP_HEADER_BYTES, TCP_CHECKSUM_OFFSET, partialChecksumSeed, writeU16, readU32, TCP_FIN, TCP_PSH, DOUBLE_NONE, DOUBLE_ZERO,
 } from '../../wire/index.js';
 import {
   AppCommand, AppError, AppEvent, beginAppRecord, commitAppRecord, createAppRecord, pushAppRecord, readAppRecord,
@@ -107,14 +107,14 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   private readonly icmp = createIcmpRepr();
   private readonly arpRepr = createArpRepr();
   private readonly record = createAppRecord();
-  private readonly route: RouteResult = { ifIndex: -1, nextHop: 0 };
+  private readonly route: RouteResult = { ifIndex: -1, nextHop: DOUBLE_ZERO };
   private readonly tcpRepr = createTcpRepr();
   private readonly spans = new Int32Array(4);
   private readonly tcp: TcpSocketLayer;
-  private now = 0;
+  private now = DOUBLE_ZERO;
   // The packet being built by beginIp/finishIp.
   private readonly scratch = new Uint8Array(ETHERNET_HEADER_BYTES + 65535 + 8);
-  private out = { bytes: this.scratch as Uint8Array, frame: 0, iface: null as Interface | null, nextHop: 0, mac: -1, direct: false, ipLength: 0, src: 0, error: 0 };
+  private out = { bytes: this.scratch as Uint8Array, frame: 0, iface: null as Interface | null, nextHop: DOUBLE_ZERO, mac: DOUBLE_NONE, direct: false, ipLength: 0, src: DOUBLE_ZERO, error: 0 };
 
   constructor(private readonly doorbellId: number, tcpConfig: Partial<TcpConfig> = {}) {
     this.tcp = new TcpSocketLayer(this, tcpConfig);
@@ -623,7 +623,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
     return out.frame + ETHERNET_HEADER_BYTES + IPV4_HEADER_BYTES;
   }
 
-  private readonly ipFields = { tos: 0, totalLength: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: IPV4_DEFAULT_TTL, protocol: 0, src: 0, dst: 0 };
+  private readonly ipFields = { tos: 0, totalLength: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: IPV4_DEFAULT_TTL, protocol: 0, src: DOUBLE_ZERO, dst: DOUBLE_ZERO };
 
   /**
    * Sends the packet `beginIp` started: commits it in place, or fragments it, or queues it behind ARP. With

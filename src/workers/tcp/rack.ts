@@ -7,6 +7,7 @@ import { tsNow } from './output.js';
 import { DUP_THRESH } from './sack-scoreboard.js';
 import { SEGMENT_LOST, SEGMENT_RETRANSMITTED, SEGMENT_SACKED, sentAfter, type SentSegments } from './sent-segments.js';
 import { seqGe, seqGt, seqLt } from './seq.js';
+import { DOUBLE_NONE, DOUBLE_ZERO } from '../../wire/index.js';
 
 /** §6.2 step 4: D-SACK-free recoveries after which the reordering window falls back to min_RTT/4. */
 const REO_WND_PERSIST = 16;
@@ -14,21 +15,21 @@ const REO_WND_PERSIST = 16;
 /** A connection's RACK variables (RFC 8985 §5.2). Times are in ms on the engine's clock. */
 export class RackState {
   /** RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered so far (xmitAt < 0: none yet). */
-  xmitAt = -1;
-  endSeq = 0;
+  xmitAt = DOUBLE_NONE;
+  endSeq = DOUBLE_ZERO;
   /** RACK.rtt: the RTT of that segment. */
-  rtt = 0;
+  rtt = DOUBLE_ZERO;
   /** RACK.min_RTT, from the samples of segments never retransmitted. */
   minRtt = Infinity;
   /** RACK.fack: the highest sequence number delivered (meaningful once `fackSet`). */
-  fack = 0;
+  fack = DOUBLE_ZERO;
   fackSet = false;
   /** RACK.reordering_seen: a segment was delivered below one delivered before it, without a retransmission. */
   reorderingSeen = false;
   reoWndMult = 1;
   reoWndPersist = 0;
-  /** RACK.dsack_round: SND.NXT when the window last grew for a D-SACK (-1: none, a sequence number otherwise). */
-  dsackRound = -1;
+  /** RACK.dsack_round: SND.NXT when the window last grew for a D-SACK (negative: none, a sequence number otherwise). */
+  dsackRound = DOUBLE_NONE;
 }
 
 /**

@@ -2,6 +2,8 @@
 // sample from a retransmitted segment unless timestamps disambiguate it, RFC 7323 §4), and exponential backoff on
 // each timeout (§5.5), undone by the next valid sample.
 
+import { DOUBLE_ZERO } from '../../wire/index.js';
+
 export interface RttConfig {
   /** RTO before any sample (RFC 6298 §2.1: 1 s). */
   initialRtoMs: number;
@@ -17,10 +19,10 @@ export const DEFAULT_RTT_CONFIG: RttConfig = { initialRtoMs: 1000, minRtoMs: 200
 
 export class RttEstimator {
   /** Smoothed RTT in ms; 0 until the first sample. */
-  srtt = 0;
-  rttvar = 0;
+  srtt = DOUBLE_ZERO;
+  rttvar = DOUBLE_ZERO;
   /** The last raw sample, and the smallest seen (CUBIC and receive auto-tuning use them). */
-  latest = 0;
+  latest = DOUBLE_ZERO;
   min = Infinity;
   samples = 0;
   /** How many times the current RTO has been doubled. */

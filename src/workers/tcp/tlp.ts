@@ -6,6 +6,7 @@ import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqMax, seqMin } from './seq.js';
 import { segmentRoom, sendRange } from './snd.js';
+import { DOUBLE_NONE } from '../../wire/index.js';
 
 /** §7.2 WCDelAckT: the longest a receiver may delay an ACK (RFC 9293 §3.8.6.3's bound). */
 export const WORST_CASE_DELAYED_ACK_MS = 200;
@@ -13,8 +14,8 @@ export const WORST_CASE_DELAYED_ACK_MS = 200;
 export const MIN_PTO_MS = 2;
 
 export class TlpState {
-  /** TLP.end_seq: SND.NXT after the probe (-1: no probe outstanding). */
-  endSeq = -1;
+  /** TLP.end_seq: SND.NXT after the probe (negative: no probe outstanding). */
+  endSeq = DOUBLE_NONE;
   /** TLP.is_retrans: the probe resent data rather than sending new data. */
   isRetransmission = false;
 }

@@ -1,7 +1,7 @@
 // The engine's boundary: states, configuration, the segment descriptor handed to the output, the event sink, and
 // the buffer provider for passive opens. The protocol stage implements TcpOutput and TcpEventSink.
 import type { ByteRing } from '../../shared-ring/index.js';
-import type { TcpEmitFields } from '../../wire/index.js';
+import { DOUBLE_ZERO, type TcpEmitFields } from '../../wire/index.js';
 import type { CongestionAlgorithm } from './congestion.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpListener } from './accept.js';
@@ -112,12 +112,12 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
  * ByteRing: read it with `payloadRing.spans(payloadFromHead, payloadLength, out)` and fuse the checksum with the copy.
  */
 export class TcpSegmentOut implements TcpEmitFields {
-  srcAddr = 0;
-  dstAddr = 0;
+  srcAddr = DOUBLE_ZERO;
+  dstAddr = DOUBLE_ZERO;
   srcPort = 0;
   dstPort = 0;
-  seq = 0;
-  ack = 0;
+  seq = DOUBLE_ZERO;
+  ack = DOUBLE_ZERO;
   flags = 0;
   /** The 16-bit window field, already scaled down. */
   window = 0;
@@ -128,8 +128,8 @@ export class TcpSegmentOut implements TcpEmitFields {
   sackBlockCount = 0;
   readonly sackBlocks = new Uint32Array(8);
   tsPresent = false;
-  tsVal = 0;
-  tsEcr = 0;
+  tsVal = DOUBLE_ZERO;
+  tsEcr = DOUBLE_ZERO;
   payloadRing: ByteRing | null = null;
   /** Offset of the payload's first byte from the send ring's head (the head is the oldest unacknowledged byte). */
   payloadFromHead = 0;

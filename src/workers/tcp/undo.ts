@@ -9,6 +9,7 @@ import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { tsNow } from './output.js';
 import { seqGe, seqGt, seqLt } from './seq.js';
+import { DOUBLE_NONE, DOUBLE_ZERO } from '../../wire/index.js';
 
 /** Retransmissions an episode tracks; beyond them D-SACK undo is given up for the episode (Eifel still works). */
 const MAX_TRACKED = 256;
@@ -20,14 +21,14 @@ export class UndoState {
   readonly pending: number[] = [];
   /** More retransmissions than `MAX_TRACKED`: D-SACKs cannot prove them all needless. */
   overflow = false;
-  /** Retransmissions so far, and TSval and end of the first one (-1: none yet). */
+  /** Retransmissions so far, and TSval and end of the first one (negative: none yet). */
   retransmissions = 0;
-  firstTsVal = -1;
-  firstEnd = 0;
+  firstTsVal = DOUBLE_NONE;
+  firstEnd = DOUBLE_ZERO;
   /** The Eifel check ran for this episode. */
   eifelDone = false;
-  /** After recovery: the episode closes once SND.UNA reaches this (-1 while recovery lasts). */
-  closeAt = -1;
+  /** After recovery: the episode closes once SND.UNA reaches this (negative while recovery lasts). */
+  closeAt = DOUBLE_NONE;
   /** The latest retransmitted ranges, in or out of an episode (counting spurious ones, RFC 3708 §3). */
   readonly recent: number[] = [];
 }
