@@ -21,7 +21,9 @@ export class InlineScheduler implements FdWatcher {
   private readonly watches = new Map<number, NativeFdWatch>();
   private readonly onReadable = (): void => this.kick();
   private scheduled = false;
+  /** The real-clock timer for the earliest stage timer, and the clock time it was set for. */
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = Infinity;
 
   constructor(readonly clock: StackClock) {}
 
@@ -45,6 +47,12 @@ export class InlineScheduler implements FdWatcher {
 
   removeHost(host: StageHost): void {
     this.hosts.delete(host);
+    if (this.hosts.size === 0 && this.timer !== null) {
+      // Nothing left to run: a pending timer would only keep the event loop alive.
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.timerAt = Infinity;
+    }
   }
 
   addPump(pump: InlinePump): void {
@@ -59,10 +67,6 @@ export class InlineScheduler implements FdWatcher {
   kick(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
     setImmediate(() => this.run());
   }
 
@@ -96,9 +100,15 @@ export class InlineScheduler implements FdWatcher {
       this.later(() => this.run());
       return;
     }
-    if (next === Infinity) return;
+    if (next === Infinity || next >= this.timerAt) return;
+    // A timer already set for this time or earlier stays: when it fires, run() looks again. Setting and clearing one
+    // on every idle spell cost 7 % of this thread during a 1 GiB download (a new Timeout and a timer-list insert
+    // each time the packet ring ran dry).
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = next;
     this.timer = setTimeout(() => {
       this.timer = null;
+      this.timerAt = Infinity;
       this.kick();
     }, Math.max(0, next - now));
   }
