@@ -15,6 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <net/ethernet.h>
@@ -1500,6 +1503,33 @@ static napi_value copy_bytes(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
+/* mallocTune(trimThresholdBytes, mmapThresholdBytes): glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD, process-wide.
+ * glibc hands the top of its heap back to the kernel whenever more than 128 KiB there is free; a reader that gets a
+ * fresh 64 KiB Buffer per read frees them in bursts when V8 collects them, and the next reads fault those pages in
+ * again (docs/PERFORMANCE.md, "page faults in the 'data' path"). Setting either value also ends glibc's dynamic
+ * mmap threshold, so both are set. 0 leaves a value alone. Returns false where mallopt is not glibc's. */
+static napi_value malloc_tune(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  int64_t trim, mmap_threshold;
+  if (!get_args(env, info, 2, argv) || napi_get_value_int64(env, argv[0], &trim) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &mmap_threshold) != napi_ok || trim < 0 || mmap_threshold < 0 ||
+      trim > INT32_MAX || mmap_threshold > INT32_MAX) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) throw_msg(env, "mallocTune(trimThresholdBytes, mmapThresholdBytes): non-negative integers below 2^31");
+    return NULL;
+  }
+  bool applied = false;
+#ifdef __GLIBC__
+  applied = true;
+  if (trim > 0 && mallopt(M_TRIM_THRESHOLD, (int)trim) != 1) applied = false;
+  if (mmap_threshold > 0 && mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) != 1) applied = false;
+#endif
+  napi_get_boolean(env, applied, &result);
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -1521,6 +1551,7 @@ NAPI_MODULE_INIT() {
       {"listInterfaces", NULL, list_interfaces, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyBytes", NULL, copy_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"packetRxRing", NULL, packet_rx_ring, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mallocTune", NULL, malloc_tune, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { LinkDevice, LinkRole } from '../src/link/device.js';
 import { NO_OFFLOADS } from '../src/link/device.js';
 import { NativeDevice, nativeOffloads } from '../src/link/native-device.js';
-import { loadNative, nativeUnavailableReason, netnsPath, requireNative, type NativeBinding, type NativeCounters, type NativeHandle } from '../src/link/native.js';
+import { loadNative, nativeUnavailableReason, netnsPath, requireNative, tuneMalloc, type NativeBinding, type NativeCounters, type NativeHandle } from '../src/link/native.js';
 import { firstEthernetInterface, packetDriver, type PacketLinkSpec } from '../src/link/packet.js';
 import { tapDriver, tapPeerMac, type TapLinkSpec } from '../src/link/tap.js';
 import { spawnWorker } from '../src/main/spawn-worker.js';
@@ -233,6 +233,18 @@ describe('native addon and link drivers (no root needed)', () => {
       const wake = binding.eventfdCreate();
       binding.eventfdClose(wake);
       expect(() => binding.eventfdClose(wake)).toThrow(/EBADF|Bad file/);
+    });
+
+    it('sets glibc malloc thresholds (process-wide, once) and refuses values mallopt cannot take', () => {
+      const binding = requireNative('the test');
+      expect(() => binding.mallocTune(-1, 0)).toThrow(/non-negative integers/);
+      expect(() => binding.mallocTune(0, 2 ** 31)).toThrow(/below 2\^31/);
+      expect(() => binding.mallocTune('1' as unknown as number, 0)).toThrow(/mallocTune/);
+      const header = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header;
+      const glibc = header.glibcVersionRuntime !== undefined;
+      expect(binding.mallocTune(0, 0)).toBe(glibc); // nothing to change: in force exactly where mallopt is glibc's
+      expect(tuneMalloc()).toBe(glibc);
+      expect(tuneMalloc()).toBe(glibc); // a second call changes nothing
     });
   });
 });

@@ -1,6 +1,6 @@
 import { FrameRing, doorbellTable, installEventFdSignaller } from '../shared-ring/index.js';
 import {
-  RawSocketPump, createPcapFile, installNativeCopy, isUnopenedRawSpec, loadNative, openSharedTap, parseLinkName, type LinkSpec, type LinkWrapperOptions,
+  RawSocketPump, createPcapFile, installNativeCopy, tuneMalloc, isUnopenedRawSpec, loadNative, openSharedTap, parseLinkName, type LinkSpec, type LinkWrapperOptions,
   type SharedTap, type TapLinkSpec,
 } from '../link/index.js';
 import { formatIpv4Address, formatMac, parseCidr, parseIpv4Address } from '../wire/index.js';
@@ -67,6 +67,11 @@ export interface StackOptions {
   readonly spinMicros?: number;
   /** Size of each TCP socket's send and receive ring (a power of two; default 4 MiB, DEFAULT_SOCKET_BUFFER_BYTES). */
   readonly socketBufferBytes?: number;
+  /**
+   * Tune this process's glibc malloc for streams of fresh Buffers (default true; process-wide, applied once, needs
+   * the native addon): see MALLOC_TRIM_THRESHOLD_BYTES in src/link/native.ts. false leaves malloc alone.
+   */
+  readonly mallocTuning?: boolean;
 }
 
 export interface InterfaceInfo {
@@ -218,6 +223,7 @@ export class Stack extends AppEndpoint {
     const link = withPcap(spec, options.pcap, clock);
     const doorbells = doorbellTable();
     installNativeCopy();
+    if (options.mallocTuning !== false) tuneMalloc();
     if (isKernelLink(link)) {
       // Stage hosts of kernel devices sleep in poll(2): our rings must signal their eventfds too.
       const native = loadNative();
