@@ -20,12 +20,17 @@
 //   STACK_LINK_BENCH_SOCKET_KB=256 (each TCP socket's rings; default: the stack's)
 //   STACK_LINK_BENCH_TSO=on,off (with vnet headers: our TSO on send as the link offers it, and off by the link
 //   spec's `tso: false`, A/B in one run; default on)
+//   STACK_LINK_BENCH_PROCESS=child (each of our stacks in a new process, as the kernel's client; 'same': this one)
+//   STACK_LINK_BENCH_MALLOC=tuned (our malloc settings for our stacks and the kernel's client; 'default': glibc's)
 //   STACK_LINK_BENCH_WARMUP_MB=128 (each new stack moves this much each way, untimed, before its timed legs)
 // Figures go to docs/PERFORMANCE.md ("TCP over packet and TAP against the kernel").
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
+import { MALLOC_MMAP_THRESHOLD_BYTES, MALLOC_TRIM_THRESHOLD_BYTES } from '../src/link/index.js';
 import { createStack, type Stack, type StackLayout } from '../src/main/index.js';
-import { patternChunk, startKernelPeer, type KernelPeer } from '../test/helpers/kernel-peer.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { patternChunk, startKernelPeer, type KernelPeer, type KernelPeerPorts } from '../test/helpers/kernel-peer.js';
 import { execInNamespace, testbedDown, testbedName, testbedUp, type Testbed } from '../test/helpers/testbed.js';
 
 const BYTES = Number(process.env.STACK_LINK_BENCH_MB ?? 256) << 20;
@@ -39,6 +44,11 @@ const VNET = (process.env.STACK_LINK_BENCH_VNET ?? 'off,on').split(',').map((v) 
 /** Each TCP socket's send and receive ring; undefined: the stack's default. */
 const SOCKET_BUFFER = process.env.STACK_LINK_BENCH_SOCKET_KB ? Number(process.env.STACK_LINK_BENCH_SOCKET_KB) << 10 : undefined;
 const TSO = (process.env.STACK_LINK_BENCH_TSO ?? 'on').split(',').map((v) => v === 'on');
+/** 'tuned' (default): our stacks tune malloc (createStack's mallocTuning) and the kernel's client gets the same
+ * settings; 'default': both run with glibc's. mallopt is process-wide and for good: one setting per run. */
+const MALLOC = process.env.STACK_LINK_BENCH_MALLOC ?? 'tuned';
+/** 'child' (default): each of our stacks runs in a new process; 'same': all in this one. */
+const SAME_PROCESS = process.env.STACK_LINK_BENCH_PROCESS === 'same';
 const CHUNK = patternChunk(1 << 20);
 /** Bytes each way through a new stack before its legs are timed (STACK_LINK_BENCH_WARMUP_MB, default 128). */
 const WARMUP = Number(process.env.STACK_LINK_BENCH_WARMUP_MB ?? 128) * 2 ** 20;
@@ -128,7 +138,11 @@ const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1
 `;
 
 async function kernelLegs(bed: Testbed, peer: KernelPeer): Promise<{ out: Leg; in: Leg }> {
-  const argv = [process.execPath, '-e', KERNEL_CLIENT, bed.kclientLink.peerIp, String(peer.ports.sink), String(peer.ports.source), String(BYTES)];
+  // The kernel's client gets the malloc settings our stack applies to this process (createStack's mallocTuning),
+  // through glibc's environment variables: both 'data' paths then allocate their Buffers from the same kind of heap.
+  const malloc = MALLOC === 'tuned'
+    ? ['env', `MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_BYTES}`, `MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_BYTES}`] : [];
+  const argv = [...malloc, process.execPath, '-e', KERNEL_CLIENT, bed.kclientLink.peerIp, String(peer.ports.sink), String(peer.ports.source), String(BYTES)];
   const r = await execInNamespace(bed.namespaces.kclient, argv, { timeoutMs: 300_000 });
   const ms = JSON.parse(r.stdout.toString()) as { out: number; in: number; outCpu: number; inCpu: number };
   return {
@@ -176,9 +190,26 @@ async function kernelPingMs(bed: Testbed): Promise<number | null> {
   return m ? Number(m[1]) : null;
 }
 
-async function stackLegs(
-  bed: Testbed, peer: KernelPeer, layout: StackLayout, driver: 'packet' | 'tap', vnetHdr: boolean, tso: boolean,
-): Promise<{ out: Leg; in: Leg; truncated: number; txDropped: number; rtt: Rtt | null }> {
+interface StackLegsConfig {
+  bed: Testbed;
+  ports: KernelPeerPorts;
+  layout: StackLayout;
+  driver: 'packet' | 'tap';
+  vnetHdr: boolean;
+  tso: boolean;
+}
+
+interface StackLegs {
+  out: Leg;
+  in: Leg;
+  truncated: number;
+  txDropped: number;
+  rtt: Rtt | null;
+}
+
+/** Our legs for one configuration, in this process: a new stack, its warm-up, out, in, pings. */
+async function stackLegs({ bed, ports, layout, driver, vnetHdr, tso }: StackLegsConfig): Promise<StackLegs> {
+  const peer = { ports };
   const stack = await createStack({
     link: driver === 'packet'
       ? { driver, ifname: bed.stackLink.stackIf, netns: bed.namespaces.stack, vnetHdr, tso }
@@ -186,6 +217,7 @@ async function stackLegs(
     address: driver === 'packet' ? `${bed.stackLink.stackIp}/${bed.stackLink.prefixLength}` : `${bed.tap!.stackIp}/24`,
     layout,
     socketBufferBytes: SOCKET_BUFFER,
+    mallocTuning: MALLOC === 'tuned',
   });
   try {
     const host = driver === 'packet' ? bed.stackLink.peerIp : bed.tap!.peerIp;
@@ -214,6 +246,31 @@ async function stackLegs(
   }
 }
 
+/**
+ * The same in a process of its own, as the kernel's client has: every row starts from a fresh V8 (JIT state and
+ * heap) rather than from what the rows before it left. A second stack in one process received 'data' events at
+ * about twice the CPU per GB of the first: V8 kept starting incremental marking every ~30 ms (its old-generation
+ * slack no larger than the grown new space), 33–42 collections per 256 MiB instead of 8–12 (docs/PERFORMANCE.md).
+ */
+function stackLegsInChild(config: StackLegsConfig): Promise<StackLegs> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, STACK_LINK_BENCH_CHILD: JSON.stringify(config) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const last = stdout.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) reject(new Error(`our legs' process ended (${String(code ?? signal)}): ${stdout.slice(-500)}`));
+      else resolve(JSON.parse(last) as StackLegs);
+    });
+  });
+}
+
 function gbps(ms: number): number {
   return (BYTES * 8) / ms / 1e6;
 }
@@ -233,56 +290,67 @@ async function setKclientOffloads(bed: Testbed, offloads: 'on' | 'off'): Promise
   await execInNamespace(bed.namespaces.kclient, ['ethtool', '-K', bed.kclientLink.clientIf, ...features], { timeoutMs: 10_000 });
 }
 
-console.log(
-  `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
-    `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
-);
-console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | client CPU ms/GB | kpps (our link) | mean frame B | notes |');
-console.log('|---:|---|---|---|---:|---:|---:|---:|---:|---|');
-const name = testbedName('slb');
-const rtts: string[] = [];
-try {
-  for (const mtu of MTUS) {
-    for (const offloads of OFFLOADS) {
-      const bed = await testbedUp({ name, mtu, offloads, tap: true, files: 'all' });
-      await setKclientOffloads(bed, offloads);
-      const gib = bed.files.find((f) => f.name === '1GiB');
-      if (!gib || BYTES > gib.size) throw new Error(`STACK_LINK_BENCH_MB must be at most ${Math.floor((gib?.size ?? 0) / 2 ** 20)}`);
-      const peer = await startKernelPeer(bed.namespaces.peer, '0.0.0.0', gib.path);
-      try {
-        for (let round = 1; round <= ROUNDS; round++) {
-          const kernel = await kernelLegs(bed, peer);
-          const kernelRtt = await kernelPingMs(bed);
-          for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, `kernel (Node net)${ROUNDS > 1 ? `, round ${round}` : ''}`, way, kernel[way], kernel[way]));
-          if (kernelRtt !== null) rtts.push(`| ${mtu} | ${offloads} | kernel ping (kclient veth), round ${round} | ${kernelRtt.toFixed(3)} (mean) | |`);
-          for (const driver of DRIVERS) {
-            for (const vnetHdr of VNET) {
-              // Without vnet headers there is no TSO to switch off.
-              for (const tso of vnetHdr ? TSO : [false]) {
-                for (const layout of LAYOUTS) {
-                  const ours = await stackLegs(bed, peer, layout, driver, vnetHdr, tso);
-                  const client = `ours ${layout}, ${driver}${vnetHdr ? ' + vnet hdr' : ''}${vnetHdr && TSO.length > 1 ? `, TSO ${tso ? 'on' : 'off'}` : ''}`;
-                  const note = [
-                    ours.truncated ? `${ours.truncated} frames too big for the rx path` : '',
-                    ours.txDropped ? `${ours.txDropped} frames dropped by the kernel on send (ENOBUFS)` : '',
-                  ].filter(Boolean).join('; ');
-                  for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
-                  if (ours.rtt) rtts.push(`| ${mtu} | ${offloads} | ${client}, round ${round} | ${ours.rtt.p50.toFixed(3)} | ${ours.rtt.p90.toFixed(3)} |`);
+async function main(): Promise<void> {
+  console.log(
+    `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), malloc ${MALLOC}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
+      `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
+  );
+  console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | client CPU ms/GB | kpps (our link) | mean frame B | notes |');
+  console.log('|---:|---|---|---|---:|---:|---:|---:|---:|---|');
+  const name = testbedName('slb');
+  const rtts: string[] = [];
+  try {
+    for (const mtu of MTUS) {
+      for (const offloads of OFFLOADS) {
+        const bed = await testbedUp({ name, mtu, offloads, tap: true, files: 'all' });
+        await setKclientOffloads(bed, offloads);
+        const gib = bed.files.find((f) => f.name === '1GiB');
+        if (!gib || BYTES > gib.size) throw new Error(`STACK_LINK_BENCH_MB must be at most ${Math.floor((gib?.size ?? 0) / 2 ** 20)}`);
+        const peer = await startKernelPeer(bed.namespaces.peer, '0.0.0.0', gib.path);
+        try {
+          for (let round = 1; round <= ROUNDS; round++) {
+            const kernel = await kernelLegs(bed, peer);
+            const kernelRtt = await kernelPingMs(bed);
+            for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, `kernel (Node net)${ROUNDS > 1 ? `, round ${round}` : ''}`, way, kernel[way], kernel[way]));
+            if (kernelRtt !== null) rtts.push(`| ${mtu} | ${offloads} | kernel ping (kclient veth), round ${round} | ${kernelRtt.toFixed(3)} (mean) | |`);
+            for (const driver of DRIVERS) {
+              for (const vnetHdr of VNET) {
+                // Without vnet headers there is no TSO to switch off.
+                for (const tso of vnetHdr ? TSO : [false]) {
+                  for (const layout of LAYOUTS) {
+                    const config: StackLegsConfig = { bed, ports: peer.ports, layout, driver, vnetHdr, tso };
+                    const ours = SAME_PROCESS ? await stackLegs(config) : await stackLegsInChild(config);
+                    const client = `ours ${layout}, ${driver}${vnetHdr ? ' + vnet hdr' : ''}${vnetHdr && TSO.length > 1 ? `, TSO ${tso ? 'on' : 'off'}` : ''}`;
+                    const note = [
+                      ours.truncated ? `${ours.truncated} frames too big for the rx path` : '',
+                      ours.txDropped ? `${ours.txDropped} frames dropped by the kernel on send (ENOBUFS)` : '',
+                    ].filter(Boolean).join('; ');
+                    for (const way of ['out', 'in'] as const) console.log(row(mtu, offloads, client, way, ours[way], kernel[way], note));
+                    if (ours.rtt) rtts.push(`| ${mtu} | ${offloads} | ${client}, round ${round} | ${ours.rtt.p50.toFixed(3)} | ${ours.rtt.p90.toFixed(3)} |`);
+                  }
                 }
               }
             }
           }
+        } finally {
+          await peer.stop();
         }
-      } finally {
-        await peer.stop();
       }
     }
+  } finally {
+    await testbedDown(name);
   }
-} finally {
-  await testbedDown(name);
+  if (rtts.length > 0) {
+    console.log(`\nICMP echo RTT, ms (${PINGS} back to back after 100 untimed; the kernel's ping prints only its mean)`);
+    console.log('| MTU | peer offloads | client | p50 | p90 |\n|---:|---|---|---:|---:|');
+    for (const line of rtts) console.log(line);
+  }
 }
-if (rtts.length > 0) {
-  console.log(`\nICMP echo RTT, ms (${PINGS} back to back after 100 untimed; the kernel's ping prints only its mean)`);
-  console.log('| MTU | peer offloads | client | p50 | p90 |\n|---:|---|---|---:|---:|');
-  for (const line of rtts) console.log(line);
+
+const CHILD_CONFIG = process.env.STACK_LINK_BENCH_CHILD;
+if (CHILD_CONFIG !== undefined) {
+  // One configuration's legs for the parent (stackLegsInChild): the result is the last line of stdout.
+  console.log(JSON.stringify(await stackLegs(JSON.parse(CHILD_CONFIG) as StackLegsConfig)));
+} else {
+  await main();
 }
