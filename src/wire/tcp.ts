@@ -84,6 +84,30 @@ export function createTcpRepr(): TcpRepr {
   };
 }
 
+/** Copies every field of `from` into `to`, SACK blocks included (`to` keeps its own array). */
+export function copyTcpRepr(from: TcpRepr, to: TcpRepr): void {
+  to.srcPort = from.srcPort;
+  to.dstPort = from.dstPort;
+  to.seq = from.seq;
+  to.ack = from.ack;
+  to.dataOffset = from.dataOffset;
+  to.flags = from.flags;
+  to.window = from.window;
+  to.checksum = from.checksum;
+  to.urgent = from.urgent;
+  to.payloadOffset = from.payloadOffset;
+  to.payloadLength = from.payloadLength;
+  to.mss = from.mss;
+  to.windowScale = from.windowScale;
+  to.sackPermitted = from.sackPermitted;
+  to.sackBlockCount = from.sackBlockCount;
+  to.sackBlocks.set(from.sackBlocks);
+  to.tsPresent = from.tsPresent;
+  to.tsVal = from.tsVal;
+  to.tsEcr = from.tsEcr;
+  to.unknownOptionCount = from.unknownOptionCount;
+}
+
 /**
  * Parses the TCP segment in the `len` bytes at `off` (the IPv4 payload). `pseudoSum` is
  * `pseudoHeaderSum(src, dst, IPPROTO_TCP, len)` to verify the checksum, or -1 to skip verification (`CSUM_VALID`).

@@ -14,6 +14,7 @@ import {
 import { FRAME_DISCARD, OUTPUT_HEADROOM_BYTES, STAGE_BATCH, STAGE_BATCH_BYTES, type InterfaceConfig, type Stage, type StageCounters } from '../stage-common.js';
 import type { FrameSource } from '../../link/index.js';
 import { ArpCache, type PendingPacket } from './arp-cache.js';
+import { ReceiveCoalescer } from './receive-coalescer.js';
 import { Reassembler } from './reassembly.js';
 import { RouteTable, maskOf, type RouteResult } from './route-table.js';
 import { TcpSocketLayer, type SocketLayerHost } from './socket-layer.js';
@@ -109,6 +110,8 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   private readonly record = createAppRecord();
   private readonly route: RouteResult = { ifIndex: -1, nextHop: DOUBLE_ZERO };
   private readonly tcpRepr = createTcpRepr();
+  /** Joins runs of MTU-sized segments of a batch before TCP input (receive-coalescer.ts, Linux's GRO). */
+  private readonly coalescer = new ReceiveCoalescer((now, src, dst, tcp, b) => this.tcp.input(now, src, dst, tcp, b));
   private readonly spans = new Int32Array(4);
   private readonly tcp: TcpSocketLayer;
   private now = DOUBLE_ZERO;
@@ -238,6 +241,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
       n++;
       bytes += length;
     }
+    this.coalescer.flush(now); // before the frames it may hold go back to the device
     rx.release(); // also when peek() only skipped frames (a packet ring hands those slots back here)
     this.tcp.endInputBatch(now);
     return n;
@@ -366,7 +370,7 @@ export class ProtocolStage implements Stage, SocketLayerHost {
         const pseudo = csumValid ? -1 : pseudoHeaderSum(ip.src, ip.dst, IPPROTO_TCP, ip.payloadLength);
         const rt = parseTcp(b, ip.payloadOffset, ip.payloadLength, this.tcpRepr, pseudo);
         if (rt !== DropReason.Ok) return this.drop(rt);
-        return this.tcp.input(now, ip.src, ip.dst, this.tcpRepr, b);
+        return this.coalescer.input(now, ip.src, ip.dst, this.tcpRepr, b);
       }
       default:
         this.drop(DropReason.UnknownProtocol);
@@ -937,7 +941,10 @@ export class ProtocolStage implements Stage, SocketLayerHost {
   }
 
   counters(): StageCounters {
-    const out: StageCounters = { ...this.c, ...this.tcp.counters(), arpEntries: this.arp.size(), reassemblyInProgress: this.reassembler.inProgress() };
+    const out: StageCounters = {
+      ...this.c, ...this.tcp.counters(), tcpSegmentsJoined: this.coalescer.joinedSegments, arpEntries: this.arp.size(),
+      reassemblyInProgress: this.reassembler.inProgress(),
+    };
     for (const [k, v] of Object.entries(this.arp.counters)) out[`arp${k[0].toUpperCase()}${k.slice(1)}`] = v;
     for (const [k, v] of Object.entries(this.reassembler.counters)) out[`reassembly${k[0].toUpperCase()}${k.slice(1)}`] = v;
     for (let i = 1; i < this.drops.length; i++) if (this.drops[i]) out[`drop${dropReasonName(i)}`] = this.drops[i];
