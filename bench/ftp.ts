@@ -12,7 +12,7 @@
 //   FTP_BENCH_WARMUP=1500 untimed fetches before the warm runs · FTP_BENCH_ONLY=bulk|small (default both)
 //   FTP_BENCH_LAYOUTS=single,inline: with FTP_BENCH_STACK=1, one `ringstack get --layout X` client per layout, all
 //   in the same rounds (default: one client without --layout, i.e. the CLI's default layout)
-//   FTP_BENCH_BED=ftpbench: the bed's name
+//   FTP_BENCH_BED=ftpbench: the bed's name · FTP_BENCH_OFFLOADS=on|off: the bed's --offloads (both links alike)
 // The bed (files all) is brought up first and taken down at the end, also on failure or Ctrl-C.
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -35,6 +35,8 @@ const WARMUP = Number(process.env.FTP_BENCH_WARMUP ?? 1500);
 const ONLY = process.env.FTP_BENCH_ONLY;
 const STACK_LAYOUTS: (string | undefined)[] = process.env.FTP_BENCH_LAYOUTS ? process.env.FTP_BENCH_LAYOUTS.split(',') : [undefined];
 const BED = process.env.FTP_BENCH_BED ?? 'ftpbench';
+/** The bed's --offloads (both links alike): 'on' (default) or 'off'. */
+const OFFLOADS = process.env.FTP_BENCH_OFFLOADS === 'off' ? 'off' : 'on';
 const TIMEOUT_MS = 120_000;
 
 const cliPath = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
@@ -304,7 +306,7 @@ async function main(): Promise<void> {
   const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   try {
     await ensureLftp();
-    const bed = await testbedUp({ name: BED, files: 'all' });
+    const bed = await testbedUp({ name: BED, files: 'all', offloads: OFFLOADS });
     const loadBefore = load();
     console.log(`bed ${BED} up (MTU ${bed.mtu}, offloads ${bed.offloads}); ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} CPUs, load ${loadBefore}`);
     const curlVersion = (await execCommand(['curl', '--version'], { timeoutMs: 5000 })).stdout.toString().split('\n')[0];

@@ -445,6 +445,10 @@ cmd_up() {
   in_ns "$PEER_NS" ip link set "$KCLIENT_PEER_IF" up
   in_ns "$KCLIENT_NS" ip addr add "$KCLIENT_NET.2/24" dev "$KCLIENT_IF"
   in_ns "$KCLIENT_NS" ip link set "$KCLIENT_IF" up
+  # The same setting as the stack link: the kernel's own clients (curl, lftp, Node's net) are the figures ours are
+  # compared with, so with --offloads off the peer sends them MTU-sized frames too.
+  set_offloads "$PEER_NS" "$KCLIENT_PEER_IF" "$OFFLOADS"
+  set_offloads "$KCLIENT_NS" "$KCLIENT_IF" "$OFFLOADS"
 
   if ((TAP)); then
     local user_args=()

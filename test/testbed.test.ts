@@ -120,13 +120,17 @@ describeWithTestbed('test bed: kernel peer, kernel client and vsftpd in namespac
     expect(stackLink.stackIp).toBe('198.18.0.2');
   });
 
-  it('turns the peer end offloads off when asked', async () => {
-    const { stdout } = await execInNamespace(bed().namespaces.peer, ['ethtool', '-k', bed().stackLink.peerIf], {
-      timeoutMs: 10_000,
-    });
-    const features = stdout.toString();
-    for (const feature of ['tcp-segmentation-offload', 'generic-segmentation-offload', 'generic-receive-offload', 'tx-checksumming', 'rx-checksumming']) {
-      expect(features).toMatch(new RegExp(`^${feature}: off`, 'm'));
+  it("turns offloads off when asked, on the stack link and on the kernel client's link alike", async () => {
+    for (const [ns, dev] of [
+      [bed().namespaces.peer, bed().stackLink.peerIf],
+      [bed().namespaces.peer, bed().kclientLink.peerIf],
+      [bed().namespaces.kclient, bed().kclientLink.clientIf],
+    ] as const) {
+      const { stdout } = await execInNamespace(ns, ['ethtool', '-k', dev], { timeoutMs: 10_000 });
+      const features = stdout.toString();
+      for (const feature of ['tcp-segmentation-offload', 'generic-segmentation-offload', 'generic-receive-offload', 'tx-checksumming', 'rx-checksumming']) {
+        expect(features, `${dev} ${feature}`).toMatch(new RegExp(`^${feature}: off`, 'm'));
+      }
     }
   });
 
@@ -243,6 +247,8 @@ describeWithTestbed('test bed: kernel peer, kernel client and vsftpd in namespac
       for (const [ns, dev] of [
         [second.namespaces.peer, second.stackLink.peerIf],
         [second.namespaces.stack, second.stackLink.stackIf],
+        [second.namespaces.peer, second.kclientLink.peerIf],
+        [second.namespaces.kclient, second.kclientLink.clientIf],
       ] as const) {
         const { stdout } = await execInNamespace(ns, ['ethtool', '-k', dev], { timeoutMs: 10_000 });
         for (const feature of ['tcp-segmentation-offload', 'generic-segmentation-offload', 'generic-receive-offload', 'tx-checksumming', 'rx-checksumming']) {
