@@ -3,10 +3,11 @@
 // [start, end) sequence ranges above RCV.NXT hold data, and produces SACK blocks in RFC 2018 §4 order: the block
 // holding the most recently received segment first, then the most recently changed others.
 import { seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.js';
+import { emptyDoubleArray } from '../../wire/index.js';
 
 export class ReceiveRanges {
-  private starts: number[] = [];
-  private ends: number[] = [];
+  private starts: number[] = emptyDoubleArray();
+  private ends: number[] = emptyDoubleArray();
   /** A recency stamp per range, so SACK blocks can be reported most recent first. */
   private stamps: number[] = [];
   private clock = 0;

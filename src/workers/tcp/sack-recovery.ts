@@ -11,6 +11,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqMin } from './seq.js';
 import { segmentRoom, sendRange } from './snd.js';
 import { lossProbeOnAck } from './tlp.js';
 import { beginUndoEpisode, continueUndoEpisode, undoOnDsack, undoOnRecoveryEnd } from './undo.js';
+import { emptyDoubleArray } from '../../wire/index.js';
 
 /**
  * RFC 6675 §4 SetPipe(): the octets in flight — sent, not cumulatively acknowledged, not SACKed, not deemed lost
@@ -21,7 +22,7 @@ export function pipe(conn: TcpConnection): number {
 }
 
 /** Scratch for the newly SACKed ranges of one ACK. */
-const newlySacked: number[] = [];
+const newlySacked: number[] = emptyDoubleArray();
 
 /**
  * The SACK blocks of an ACK (RFC 2018): records them in the scoreboard, marks the segments they newly cover and

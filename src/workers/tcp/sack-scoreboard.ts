@@ -2,14 +2,15 @@
 // (RFC 2018 blocks), kept as sorted, disjoint [start, end) sequence ranges. It answers RFC 6675's questions —
 // IsLost(), the octet counts SetPipe() needs, where the next hole is — without per-octet state.
 import { seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.js';
+import { emptyDoubleArray } from '../../wire/index.js';
 
 /** RFC 6675 §2 DupThresh. */
 export const DUP_THRESH = 3;
 
 export class SackScoreboard {
   /** Range starts and ends (sequence numbers), sorted by start; ranges never touch or overlap. */
-  private starts: number[] = [];
-  private ends: number[] = [];
+  private starts: number[] = emptyDoubleArray();
+  private ends: number[] = emptyDoubleArray();
   /** Total SACKed bytes held. */
   sackedBytes = 0;
 

@@ -4,15 +4,16 @@
 // the lost marks. Records cover [SND.UNA, HighData) without gaps, in sequence order; a record is split where a SACK
 // block, a cumulative ACK or a retransmission cuts it (a TSO super-segment is one record until then).
 import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import { emptyDoubleArray } from '../../wire/index.js';
 
 export const SEGMENT_SACKED = 1;
 export const SEGMENT_LOST = 2;
 export const SEGMENT_RETRANSMITTED = 4;
 
 export class SentSegments {
-  private starts: number[] = [];
-  private ends: number[] = [];
-  private sentAt: number[] = [];
+  private starts: number[] = emptyDoubleArray();
+  private ends: number[] = emptyDoubleArray();
+  private sentAt: number[] = emptyDoubleArray();
   private flagBits: number[] = [];
   /** Index of the first live record (records before it were acknowledged; compacted now and then). */
   private head = 0;

@@ -3,9 +3,10 @@
 // entries so `pollAt()` is O(1) and `onTimers(now)` touches only connections that are due. Entries are never removed: an entry whose due time no
 // longer matches the connection's `scheduledAt` is stale and skipped (lazy deletion).
 import type { TcpConnection } from './connection.js';
+import { emptyDoubleArray } from '../../wire/index.js';
 
 export class TimerHeap {
-  private due: number[] = [];
+  private due: number[] = emptyDoubleArray();
   private conns: TcpConnection[] = [];
 
   get size(): number {

@@ -9,7 +9,7 @@ import type { TcpConnection } from './connection.js';
 import type { TcpEngine } from './engine.js';
 import { tsNow } from './output.js';
 import { seqGe, seqGt, seqLt } from './seq.js';
-import { DOUBLE_NONE, DOUBLE_ZERO } from '../../wire/index.js';
+import { DOUBLE_NONE, DOUBLE_ZERO, emptyDoubleArray } from '../../wire/index.js';
 
 /** Retransmissions an episode tracks; beyond them D-SACK undo is given up for the episode (Eifel still works). */
 const MAX_TRACKED = 256;
@@ -18,7 +18,7 @@ export class UndoState {
   /** An episode is open. */
   active = false;
   /** The retransmitted ranges of the episode not yet reported by a D-SACK, as (start, end) pairs. */
-  readonly pending: number[] = [];
+  readonly pending: number[] = emptyDoubleArray();
   /** More retransmissions than `MAX_TRACKED`: D-SACKs cannot prove them all needless. */
   overflow = false;
   /** Retransmissions so far, and TSval and end of the first one (negative: none yet). */
@@ -30,7 +30,7 @@ export class UndoState {
   /** After recovery: the episode closes once SND.UNA reaches this (negative while recovery lasts). */
   closeAt = DOUBLE_NONE;
   /** The latest retransmitted ranges, in or out of an episode (counting spurious ones, RFC 3708 §3). */
-  readonly recent: number[] = [];
+  readonly recent: number[] = emptyDoubleArray();
 }
 
 /** A window reduction is about to happen: open an episode unless this one continues a reduction still open. */
