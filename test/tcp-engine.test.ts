@@ -60,21 +60,48 @@ describe('receive batches (TcpEngine.beginInputBatch)', () => {
     expect(unbatched.fromB.length).toBe(10); // a new connection quick-ACKs every segment (else every second, RFC 5681 §4.2)
   });
 
-  it('still acknowledges each segment at once while the receive queue has a hole', () => {
-    const { sim, held, fromB, feed } = segmentsHeld(6, 10);
+  it('with SACK, reports a hole once, at the end of the batch, with blocks for all that lies beyond it', () => {
+    const { sim, held, fromB, feed, blocksOf, endOf } = segmentsHeld(6, 10);
     const hole = held[2].tcp.seq;
     sim.b.beginInputBatch();
     feed([...held.slice(0, 2), ...held.slice(3)]);
-    // Seven duplicate ACKs with SACK blocks for the seven segments beyond the hole, before the batch ends.
+    expect(fromB.length).toBe(0); // nothing leaves during the batch
+    sim.b.endInputBatch(sim.now);
+    expect(fromB.length).toBe(1);
+    expect(fromB[0].tcp.ack).toBe(hole);
+    expect(blocksOf(fromB[0])).toEqual([[held[3].tcp.seq, endOf(held[9])]]);
+    // The segment that fills the hole: one ACK for everything, at the end of its batch.
+    sim.b.beginInputBatch();
+    feed([held[2]]);
+    sim.b.endInputBatch(sim.now);
+    expect(fromB.length).toBe(2);
+    expect(fromB[1].tcp.ack).toBe(endOf(held[9]));
+    expect(fromB[1].tcp.sackBlockCount).toBe(0);
+  });
+
+  it('with SACK, says nothing of segments swapped within one batch: one cumulative ACK, no blocks', () => {
+    const { sim, held, fromB, feed, endOf } = segmentsHeld(6, 10);
+    sim.b.beginInputBatch();
+    feed([held[0], held[2], held[1], ...held.slice(3, 7), held[8], held[7], held[9]]);
+    sim.b.endInputBatch(sim.now);
+    expect(fromB.map((f) => [f.tcp.ack, f.tcp.sackBlockCount])).toEqual([[endOf(held[9]), 0]]);
+  });
+
+  it('without SACK, still acknowledges each segment at once while the receive queue has a hole', () => {
+    const { sim, held, fromB, feed, endOf } = segmentsHeld(6, 10, { sack: false });
+    const hole = held[2].tcp.seq;
+    sim.b.beginInputBatch();
+    feed([...held.slice(0, 2), ...held.slice(3)]);
+    // Seven duplicate ACKs for the seven segments beyond the hole, before the batch ends: the sender counts them.
     expect(fromB.length).toBe(7);
-    expect(fromB.every((f) => f.tcp.ack === hole && f.tcp.sackBlockCount > 0)).toBe(true);
+    expect(fromB.every((f) => f.tcp.ack === hole && f.tcp.sackBlockCount === 0)).toBe(true);
     sim.b.endInputBatch(sim.now);
     expect(fromB.length).toBe(7);
     // The segment that fills the hole is acknowledged at once too, for everything.
     sim.b.beginInputBatch();
     feed([held[2]]);
     expect(fromB.length).toBe(8);
-    expect(fromB[7].tcp.ack).toBe((held[9].tcp.seq + held[9].payload.length) >>> 0);
+    expect(fromB[7].tcp.ack).toBe(endOf(held[9]));
     sim.b.endInputBatch(sim.now);
   });
 });
