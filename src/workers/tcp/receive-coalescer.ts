@@ -6,7 +6,7 @@
 // A run ends at the batch's end, at a segment that does not fit, at PSH (after it joins), or when it holds
 // MAX_COALESCED_PAYLOAD bytes. The first segment is held in place (the frame stays valid until the batch releases
 // its slots); from the second on the payloads are copied into one buffer.
-import { TCP_ACK, TCP_PSH, copyTcpRepr, createTcpRepr, type TcpRepr } from '../../wire/index.js';
+import { DOUBLE_ZERO, TCP_ACK, TCP_PSH, copyTcpRepr, createTcpRepr, type TcpRepr } from '../../wire/index.js';
 import { copyBytes } from '../../shared-ring/index.js';
 
 /** Bytes of payload one joined segment may carry: what a GSO super-frame carries at most. */
@@ -17,8 +17,9 @@ export type CoalescedSink = (now: number, src: number, dst: number, tcp: TcpRepr
 
 export class ReceiveCoalescer {
   private readonly held: TcpRepr = createTcpRepr();
-  private heldSrc = 0;
-  private heldDst = 0;
+  /** The held run's addresses (IPv4 addresses above 2^30 are doubles: wire/double-field.ts). */
+  private heldSrc = DOUBLE_ZERO;
+  private heldDst = DOUBLE_ZERO;
   /** The held run's segment count, and the payload bytes of its first segment (the run's segment size). */
   private count = 0;
   private segmentSize = 0;
