@@ -24,12 +24,12 @@
 //   STACK_LINK_BENCH_MALLOC=tuned (our malloc settings for our stacks and the kernel's client; 'default': glibc's)
 //   STACK_LINK_BENCH_WARMUP_MB=128 (each new stack moves this much each way, untimed, before its timed legs)
 // Figures go to docs/PERFORMANCE.md ("TCP over packet and TAP against the kernel").
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { MALLOC_MMAP_THRESHOLD_BYTES, MALLOC_TRIM_THRESHOLD_BYTES } from '../src/link/index.js';
 import { createStack, type Stack, type StackLayout } from '../src/main/index.js';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { patternChunk, startKernelPeer, type KernelPeer, type KernelPeerPorts } from '../test/helpers/kernel-peer.js';
 import { execInNamespace, testbedDown, testbedName, testbedUp, type Testbed } from '../test/helpers/testbed.js';
 
