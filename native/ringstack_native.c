@@ -1507,7 +1507,8 @@ static napi_value copy_bytes(napi_env env, napi_callback_info info) {
  * glibc hands the top of its heap back to the kernel whenever more than 128 KiB there is free; a reader that gets a
  * fresh 64 KiB Buffer per read frees them in bursts when V8 collects them, and the next reads fault those pages in
  * again (docs/PERFORMANCE.md, "page faults in the 'data' path"). Setting either value also ends glibc's dynamic
- * mmap threshold, so both are set. 0 leaves a value alone. Returns false where mallopt is not glibc's. */
+ * mmap threshold, which is why tuneMalloc (src/link/native.ts) sets both. 0 leaves a value alone. Returns false
+ * where mallopt is not glibc's. */
 static napi_value malloc_tune(napi_env env, napi_callback_info info) {
   napi_value argv[2], result;
   int64_t trim, mmap_threshold;
