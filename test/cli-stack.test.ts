@@ -1,6 +1,6 @@
 // The CLI's stack commands: `ringstack ping` and `ringstack stats`. Usage errors in-process; then, as root on the
 // bed, the CLI run inside NAME-stack on `packet:NAME-s0` pings the kernel, and the kernel pings the running CLI.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,5 +132,25 @@ describeWithTestbed('ringstack ping/stats against the Linux kernel on the bed', 
     // The kernel learned our MAC from the stack's gratuitous ARP or asked for it; either way it reached us.
     expect(stats.stages.proto.arpRequestsOut + (stats.stages.proto.arpRepliesOut ?? 0)).toBeGreaterThanOrEqual(1);
     expect(stats.stages.proto.framesIn).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('tuneJitForStack', () => {
+  const child = fileURLToPath(new URL('./fixtures/jit-tier-child.ts', import.meta.url));
+  function callsToOptimize(mode: string): { applied: boolean; calls: number } {
+    const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', '--import', preload, child, mode], { encoding: 'utf8' });
+    return JSON.parse(out.trim()) as { applied: boolean; calls: number };
+  }
+
+  it('raises V8’s tier-up budget unless node was given its own', () => {
+    const plain = callsToOptimize('default');
+    const tuned = callsToOptimize('tune');
+    const own = callsToOptimize('tune-own-budget');
+    expect(tuned.applied).toBe(true);
+    expect(own.applied).toBe(false);
+    // The budget is 31× V8's default: the function needs many times the calls before TurboFan takes it.
+    expect(plain.calls).toBeLessThan(10_000);
+    expect(tuned.calls).toBeGreaterThan(plain.calls * 10);
+    expect(own.calls).toBeLessThan(10_000);
   });
 });

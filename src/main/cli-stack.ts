@@ -1,5 +1,6 @@
 // The CLI's stack commands (`ping`, `stats`): each brings a ringstack stack up on a link, does its work, prints,
 // and closes the stack. Every stack command takes the same --link/--ip/--gateway/--mtu/--pcap/--layout.
+import { setFlagsFromString } from 'node:v8';
 import type { CliCommand, CliIo, CliOption } from './cli.js';
 import { EXIT, UsageError } from './cli-common.js';
 import type { FtpTransport } from '../ftp/index.js';
@@ -48,6 +49,24 @@ function isKernelLinkName(link: string): boolean {
 }
 
 /**
+ * V8's tier-up budget for a CLI stack (bytecode bytes executed per function before TurboFan is asked for it; V8's
+ * default is 67 584). On 2 cores TurboFan's background compiles take the core the kernel peer's sending runs on:
+ * 0.44 s of compile-thread CPU during the first 1 GiB `get`, while the transfer is CPU-bound. The first GiB of a
+ * process took 0.70–0.94 s and the fourth 0.42–0.55 s; with TurboFan off (`--no-opt`) all four took ~0.52 s. A
+ * budget 31× the default lets only the hottest functions tier up, once their feedback has settled: `ringstack get`
+ * of 1 GiB over packet, 8 alternating rounds, median 0.886 s → 0.606 s (`--no-opt` 0.661 s). docs/PERFORMANCE.md,
+ * "JIT warm-up". A budget given to node on its command line wins.
+ */
+export const CLI_INTERRUPT_BUDGET = 2 * 1024 * 1024;
+
+/** Applies CLI_INTERRUPT_BUDGET unless node was started with its own. Process-wide: worker stages share it. */
+export function tuneJitForStack(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((arg) => /^--interrupt[-_]budget(=|$)/.test(arg))) return false;
+  setFlagsFromString(`--interrupt-budget=${CLI_INTERRUPT_BUDGET}`);
+  return true;
+}
+
+/**
  * Brings a stack up from the shared options and says so on stderr (scripts wait for that line before they talk
  * to it); bad option values are usage errors (exit 2). `ownLoopOnly`: the command's event loop is the stack's
  * only application (see CLI_KERNEL_LINK_LAYOUT).
@@ -61,6 +80,8 @@ export async function stackFromOptions(values: OptionValues, io: CliIo, ownLoopO
   if (layout !== undefined && !LAYOUTS.includes(layout as StackLayout)) throw new UsageError(`--layout must be one of ${LAYOUTS.join(', ')}`);
   const mtu = stringOption(values, 'mtu') === undefined ? undefined
     : numberOption(values, 'mtu', 0, (n) => Number.isInteger(n) && n >= 68 && n <= 65535, 'an integer from 68 to 65535');
+  // Before the stack's code first runs: V8 gives a function its budget when it allocates its feedback.
+  tuneJitForStack();
   let stack: Stack;
   try {
     stack = await createStack({
