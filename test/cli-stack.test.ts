@@ -8,6 +8,8 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, runCli } from '../src/main/cli.js';
+import { averageReceivedFrame, mayTuneJit } from '../src/main/cli-stack.js';
+import type { StackStats } from '../src/main/index.js';
 import { readPcap } from './pcap-reader.js';
 import { describeWithTestbed, execCommand, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
 
@@ -135,22 +137,35 @@ describeWithTestbed('ringstack ping/stats against the Linux kernel on the bed', 
   });
 });
 
-describe('tuneJitForStack', () => {
+describe('CLI tier-up budget', () => {
   const child = fileURLToPath(new URL('./fixtures/jit-tier-child.ts', import.meta.url));
-  function callsToOptimize(mode: string): { applied: boolean; calls: number } {
+  function callsToOptimize(mode: 'raise' | 'default'): number {
     const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', '--import', preload, child, mode], { encoding: 'utf8' });
-    return JSON.parse(out.trim()) as { applied: boolean; calls: number };
+    return (JSON.parse(out.trim()) as { calls: number }).calls;
   }
 
-  it('raises V8’s tier-up budget unless node was given its own', () => {
+  it('setTierUpBudget makes V8 wait many times longer before optimising', () => {
     const plain = callsToOptimize('default');
-    const tuned = callsToOptimize('tune');
-    const own = callsToOptimize('tune-own-budget');
-    expect(tuned.applied).toBe(true);
-    expect(own.applied).toBe(false);
-    // The budget is 31× V8's default: the function needs many times the calls before TurboFan takes it.
-    expect(plain.calls).toBeLessThan(10_000);
-    expect(tuned.calls).toBeGreaterThan(plain.calls * 10);
-    expect(own.calls).toBeLessThan(10_000);
+    const raised = callsToOptimize('raise');
+    expect(plain).toBeLessThan(10_000);
+    // The budget is 31× V8's default.
+    expect(raised).toBeGreaterThan(plain * 10);
+  });
+
+  it('leaves a budget given to node alone', () => {
+    expect(mayTuneJit(['--interrupt-budget=67584'])).toBe(false);
+    expect(mayTuneJit(['--interrupt_budget', '100000'])).toBe(false);
+    expect(mayTuneJit(['--import', 'tsx', '--max-old-space-size=512'])).toBe(true);
+  });
+
+  it('judges the average received frame once 1024 frames have arrived', () => {
+    const stats = (frames: number, bytes: number): StackStats => ({
+      layout: 'inline', interfaces: [], rings: {},
+      stages: { rx: { 'if0.rxFrames': 0, 'if1.rxFrames': frames, 'if1.rxBytes': bytes, framesIn: 0 } },
+    });
+    expect(averageReceivedFrame(stats(100, 100 * 60_000))).toBeUndefined();
+    expect(averageReceivedFrame(stats(6000, 6000 * 1514))).toBe(1514);
+    expect(averageReceivedFrame(stats(1024, 1024 * 60_000))).toBe(60_000);
+    expect(averageReceivedFrame({ ...stats(0, 0), stages: {} })).toBeUndefined();
   });
 });

@@ -49,21 +49,63 @@ function isKernelLinkName(link: string): boolean {
 }
 
 /**
- * V8's tier-up budget for a CLI stack (bytecode bytes executed per function before TurboFan is asked for it; V8's
- * default is 67 584). On 2 cores TurboFan's background compiles take the core the kernel peer's sending runs on:
- * 0.44 s of compile-thread CPU during the first 1 GiB `get`, while the transfer is CPU-bound. The first GiB of a
- * process took 0.70–0.94 s and the fourth 0.42–0.55 s; with TurboFan off (`--no-opt`) all four took ~0.52 s. A
- * budget 31× the default lets only the hottest functions tier up, once their feedback has settled: `ringstack get`
- * of 1 GiB over packet, 8 alternating rounds, median 0.886 s → 0.606 s (`--no-opt` 0.661 s). docs/PERFORMANCE.md,
- * "JIT warm-up". A budget given to node on its command line wins.
+ * V8's tier-up budget for a CLI stack whose link delivers super-frames (bytecode bytes a function runs before
+ * TurboFan is asked for it; V8's default is 67 584). On 2 cores TurboFan's background compiles take the core the
+ * kernel peer's sending runs on: 0.44 s of compile-thread CPU during the first 1 GiB `get`, while the transfer is
+ * CPU-bound. The first GiB of a process took 0.70–0.94 s and the fourth 0.42–0.55 s; with TurboFan off
+ * (`--no-opt`) all four took ~0.52 s. This budget, 31× the default, lets only the hottest functions tier up once
+ * their feedback has settled: `get` of 1 GiB over packet with the peer's offloads on, 8 alternating rounds,
+ * median 0.886 s → 0.606 s (`--no-opt` 0.661 s). docs/PERFORMANCE.md, "JIT warm-up".
  */
 export const CLI_INTERRUPT_BUDGET = 2 * 1024 * 1024;
+/**
+ * Below this average frame size the per-frame code needs TurboFan early, and V8's default budget comes back. With
+ * MTU-sized frames (peer offloads off) the high budget made the same `get` slower: median 2.32 → 2.48 s when the
+ * default came back after ~4 000 frames, 2.22 → 2.22 s when the high budget was only ever set after the frames
+ * were judged large (but then the offloads-on gain shrank to 0.85 → 0.72 s).
+ */
+export const SMALL_FRAME_BYTES = 16 * 1024;
+/** Frames received before their average is judged (the control connection's few small frames hardly count). */
+const FRAMES_TO_JUDGE = 1024;
+const JUDGE_INTERVAL_MS = 10;
+/** V8's own --interrupt-budget (Node 20, V8 11.3). */
+export const V8_DEFAULT_INTERRUPT_BUDGET = 67_584;
 
-/** Applies CLI_INTERRUPT_BUDGET unless node was started with its own. Process-wide: worker stages share it. */
-export function tuneJitForStack(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((arg) => /^--interrupt[-_]budget(=|$)/.test(arg))) return false;
-  setFlagsFromString(`--interrupt-budget=${CLI_INTERRUPT_BUDGET}`);
-  return true;
+/** Whether the CLI may set V8's tier-up budget: not when node was started with one of its own. */
+export function mayTuneJit(execArgv: readonly string[] = process.execArgv): boolean {
+  return !execArgv.some((arg) => /^--interrupt[-_]budget(=|$)/.test(arg));
+}
+
+/** Sets V8's tier-up budget, process-wide (worker stages share it): CLI_INTERRUPT_BUDGET by default. */
+export function setTierUpBudget(budget = CLI_INTERRUPT_BUDGET): void {
+  setFlagsFromString(`--interrupt-budget=${budget}`);
+}
+
+/** The average size of the frames the stack's interfaces received, once FRAMES_TO_JUDGE have arrived. */
+export function averageReceivedFrame(stats: StackStats): number | undefined {
+  let frames = 0;
+  let bytes = 0;
+  for (const [name, value] of Object.entries(stats.stages['rx'] ?? {})) {
+    if (name.endsWith('.rxFrames')) frames += value;
+    else if (name.endsWith('.rxBytes')) bytes += value;
+  }
+  return frames < FRAMES_TO_JUDGE ? undefined : bytes / frames;
+}
+
+/**
+ * Watches the frames `stack` receives and gives V8 its default budget back if they are small. V8 reads the flag
+ * each time a function's budget runs out, so functions already counting switch at their next tick.
+ */
+function restoreBudgetForSmallFrames(stack: Stack): void {
+  const timer = setInterval(() => {
+    stack.stats().then((stats) => {
+      const average = averageReceivedFrame(stats);
+      if (average === undefined) return;
+      clearInterval(timer);
+      if (average < SMALL_FRAME_BYTES) setTierUpBudget(V8_DEFAULT_INTERRUPT_BUDGET);
+    }, () => clearInterval(timer));
+  }, JUDGE_INTERVAL_MS);
+  timer.unref();
 }
 
 /**
@@ -81,7 +123,8 @@ export async function stackFromOptions(values: OptionValues, io: CliIo, ownLoopO
   const mtu = stringOption(values, 'mtu') === undefined ? undefined
     : numberOption(values, 'mtu', 0, (n) => Number.isInteger(n) && n >= 68 && n <= 65535, 'an integer from 68 to 65535');
   // Before the stack's code first runs: V8 gives a function its budget when it allocates its feedback.
-  tuneJitForStack();
+  const jitTuned = mayTuneJit();
+  if (jitTuned) setTierUpBudget();
   let stack: Stack;
   try {
     stack = await createStack({
@@ -98,6 +141,7 @@ export async function stackFromOptions(values: OptionValues, io: CliIo, ownLoopO
     if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message);
     throw error;
   }
+  if (jitTuned) restoreBudgetForSmallFrames(stack);
   const iface = stack.interfaceList().find((i) => i.index !== 0);
   io.stderr.write(`ringstack: up on ${iface?.name ?? link} as ${iface?.address}/${iface?.prefixLength} (mac ${iface?.mac}, mtu ${iface?.mtu}, layout ${stack.layout})\n`);
   return stack;
