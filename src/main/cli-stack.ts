@@ -54,15 +54,16 @@ function isKernelLinkName(link: string): boolean {
  * kernel peer's sending runs on: 0.44 s of compile-thread CPU during the first 1 GiB `get`, while the transfer is
  * CPU-bound. The first GiB of a process took 0.70–0.94 s and the fourth 0.42–0.55 s; with TurboFan off
  * (`--no-opt`) all four took ~0.52 s. This budget, 31× the default, lets only the hottest functions tier up once
- * their feedback has settled: `get` of 1 GiB over packet with the peer's offloads on, 8 alternating rounds,
- * median 0.886 s → 0.606 s (`--no-opt` 0.661 s). docs/PERFORMANCE.md, "JIT warm-up".
+ * their feedback has settled: `get` of 1 GiB over packet with the peer's offloads on, alternating with V8's
+ * default, median 0.886 → 0.606 s (8 rounds; `--no-opt` 0.661 s) and 0.802 → 0.566 s (5 rounds, with the
+ * restore below). docs/PERFORMANCE.md, "JIT warm-up".
  */
 export const CLI_INTERRUPT_BUDGET = 2 * 1024 * 1024;
 /**
  * Below this average frame size the per-frame code needs TurboFan early, and V8's default budget comes back. With
- * MTU-sized frames (peer offloads off) the high budget made the same `get` slower: median 2.32 → 2.48 s when the
- * default came back after ~4 000 frames, 2.22 → 2.22 s when the high budget was only ever set after the frames
- * were judged large (but then the offloads-on gain shrank to 0.85 → 0.72 s).
+ * MTU-sized frames (peer offloads off) the same `get` still costs a little more than under V8's default: median
+ * 2.10 → 2.24 s (6 rounds). Setting the high budget only once the frames were judged large cost nothing there,
+ * but kept only half the gain with offloads on (0.85 → 0.72 s): the early compiles had been started by then.
  */
 export const SMALL_FRAME_BYTES = 16 * 1024;
 /** Frames received before their average is judged (the control connection's few small frames hardly count). */
