@@ -52,8 +52,8 @@ function isKernelLinkName(link: string): boolean {
  * V8's tier-up budget for a CLI stack whose link delivers super-frames (bytecode bytes a function runs before
  * TurboFan is asked for it; V8's default is 67 584). On 2 cores TurboFan's background compiles take the core the
  * kernel peer's sending runs on: 0.44 s of compile-thread CPU during the first 1 GiB `get`, while the transfer is
- * CPU-bound. The first GiB of a process took 0.70–0.94 s and the fourth 0.42–0.55 s; with TurboFan off
- * (`--no-opt`) all four took ~0.52 s. This budget, 31× the default, lets only the hottest functions tier up once
+ * CPU-bound. In two processes the first GiB took 0.85 and 0.70 s, the fourth 0.46 and 0.38 s; with TurboFan
+ * off (`--no-opt`) every GiB took ~0.52 s. This budget, 31× the default, lets only the hottest functions tier up once
  * their feedback has settled: `get` of 1 GiB over packet with the peer's offloads on, alternating with V8's
  * default, median 0.886 → 0.606 s (8 rounds; `--no-opt` 0.661 s) and 0.802 → 0.566 s (5 rounds, with the
  * restore below). docs/PERFORMANCE.md, "JIT warm-up".
@@ -69,6 +69,8 @@ export const SMALL_FRAME_BYTES = 16 * 1024;
 /** Frames received before their average is judged (the control connection's few small frames hardly count). */
 const FRAMES_TO_JUDGE = 1024;
 const JUDGE_INTERVAL_MS = 10;
+/** A stack that has not received FRAMES_TO_JUDGE by then (a quiet server, a ping) goes back to V8's default. */
+const JUDGE_FOR_MS = 10_000;
 /** V8's own --interrupt-budget (Node 20, V8 11.3). */
 export const V8_DEFAULT_INTERRUPT_BUDGET = 67_584;
 
@@ -94,16 +96,25 @@ export function averageReceivedFrame(stats: StackStats): number | undefined {
 }
 
 /**
- * Watches the frames `stack` receives and gives V8 its default budget back if they are small. V8 reads the flag
- * each time a function's budget runs out, so functions already counting switch at their next tick.
+ * Watches the frames `stack` receives and gives V8 its default budget back if they are small, or if too few come
+ * within JUDGE_FOR_MS. V8 reads the flag each time a function's budget runs out, so functions already counting
+ * switch at their next tick.
  */
 function restoreBudgetForSmallFrames(stack: Stack): void {
+  const until = Date.now() + JUDGE_FOR_MS;
+  const restore = (): void => {
+    clearInterval(timer);
+    setTierUpBudget(V8_DEFAULT_INTERRUPT_BUDGET);
+  };
   const timer = setInterval(() => {
     stack.stats().then((stats) => {
       const average = averageReceivedFrame(stats);
-      if (average === undefined) return;
-      clearInterval(timer);
-      if (average < SMALL_FRAME_BYTES) setTierUpBudget(V8_DEFAULT_INTERRUPT_BUDGET);
+      if (average === undefined) {
+        if (Date.now() > until) restore();
+        return;
+      }
+      if (average < SMALL_FRAME_BYTES) restore();
+      else clearInterval(timer);
     }, () => clearInterval(timer));
   }, JUDGE_INTERVAL_MS);
   timer.unref();
