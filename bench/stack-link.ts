@@ -29,6 +29,7 @@ import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MALLOC_MMAP_THRESHOLD_BYTES, MALLOC_TRIM_THRESHOLD_BYTES } from '../src/link/index.js';
+import { HEAP_GROWING_PERCENT } from '../src/main/index.js';
 import { createStack, type Stack, type StackLayout } from '../src/main/index.js';
 import { patternChunk, startKernelPeer, type KernelPeer, type KernelPeerPorts } from '../test/helpers/kernel-peer.js';
 import { execInNamespace, testbedDown, testbedName, testbedUp, type Testbed } from '../test/helpers/testbed.js';
@@ -47,6 +48,9 @@ const TSO = (process.env.STACK_LINK_BENCH_TSO ?? 'on').split(',').map((v) => v =
 /** 'tuned' (default): our stacks tune malloc (createStack's mallocTuning) and the kernel's client gets the same
  * settings; 'default': both run with glibc's. mallopt is process-wide and for good: one setting per run. */
 const MALLOC = process.env.STACK_LINK_BENCH_MALLOC ?? 'tuned';
+/** 'tuned' (default): our stacks set V8's heap growth (createStack's heapTuning) and the kernel's client is started
+ * with the same flag; 'default': both run with V8's own. Also process-wide and for good. */
+const HEAP = process.env.STACK_LINK_BENCH_HEAP ?? 'tuned';
 /** 'child' (default): each of our stacks runs in a new process; 'same': all in this one. */
 const SAME_PROCESS = process.env.STACK_LINK_BENCH_PROCESS === 'same';
 const CHUNK = patternChunk(1 << 20);
@@ -142,7 +146,9 @@ async function kernelLegs(bed: Testbed, peer: KernelPeer): Promise<{ out: Leg; i
   // through glibc's environment variables: both 'data' paths then allocate their Buffers from the same kind of heap.
   const malloc = MALLOC === 'tuned'
     ? ['env', `MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_BYTES}`, `MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_BYTES}`] : [];
-  const argv = [...malloc, process.execPath, '-e', KERNEL_CLIENT, bed.kclientLink.peerIp, String(peer.ports.sink), String(peer.ports.source), String(BYTES)];
+  // And the same V8 heap growth (createStack's heapTuning).
+  const heap = HEAP === 'tuned' ? [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`] : [];
+  const argv = [...malloc, process.execPath, ...heap, '-e', KERNEL_CLIENT, bed.kclientLink.peerIp, String(peer.ports.sink), String(peer.ports.source), String(BYTES)];
   const r = await execInNamespace(bed.namespaces.kclient, argv, { timeoutMs: 300_000 });
   const ms = JSON.parse(r.stdout.toString()) as { out: number; in: number; outCpu: number; inCpu: number };
   return {
@@ -218,6 +224,7 @@ async function stackLegs({ bed, ports, layout, driver, vnetHdr, tso }: StackLegs
     layout,
     socketBufferBytes: SOCKET_BUFFER,
     mallocTuning: MALLOC === 'tuned',
+    heapTuning: HEAP === 'tuned',
   });
   try {
     const host = driver === 'packet' ? bed.stackLink.peerIp : bed.tap!.peerIp;
@@ -292,7 +299,7 @@ async function setKclientOffloads(bed: Testbed, offloads: 'on' | 'off'): Promise
 
 async function main(): Promise<void> {
   console.log(
-    `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), malloc ${MALLOC}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
+    `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), malloc ${MALLOC}, heap ${HEAP}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
       `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
   );
   console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | client CPU ms/GB | kpps (our link) | mean frame B | notes |');

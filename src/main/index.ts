@@ -1,5 +1,6 @@
 // ringstack's public API.
 export { createStack, Stack, DEFAULT_LAYOUT } from './stack.js';
+export { HEAP_GROWING_PERCENT } from './heap-tuning.js';
 export type { StackOptions, StackLayout, StackStats, PingOptions, InterfaceInfo, RingOccupancy, AttachOptions } from './stack.js';
 export { createMemoryWire } from './memory-wire.js';
 export type { MemoryWireOptions, MemoryWireEnd } from './memory-wire.js';

@@ -9,6 +9,7 @@ import type { LinkFacts, StageName } from '../workers/stage-host.js';
 import { AppChannelClient, createAppChannelRings } from './app-channel.js';
 import { RealClock, VirtualClock, type StackClock } from './clock.js';
 import { InlineScheduler } from './inline-scheduler.js';
+import { tuneHeapGrowth } from './heap-tuning.js';
 import { InlineStageHost, WorkerStageHost, type StageHostHandle } from './stage-hosts.js';
 import { AppEndpoint } from './app-endpoint.js';
 export type { PingOptions } from './app-endpoint.js';
@@ -72,6 +73,11 @@ export interface StackOptions {
    * the native addon): see MALLOC_TRIM_THRESHOLD_BYTES in src/link/native.ts. false leaves malloc alone.
    */
   readonly mallocTuning?: boolean;
+  /**
+   * Let V8's old generation grow to 4× its live size between full collections (default true; process-wide, applied
+   * once, unless node was given its own `--heap-growing-percent`): see src/main/heap-tuning.ts. false leaves V8 alone.
+   */
+  readonly heapTuning?: boolean;
 }
 
 export interface InterfaceInfo {
@@ -224,6 +230,7 @@ export class Stack extends AppEndpoint {
     const doorbells = doorbellTable();
     installNativeCopy();
     if (options.mallocTuning !== false) tuneMalloc();
+    if (options.heapTuning !== false) tuneHeapGrowth();
     if (isKernelLink(link)) {
       // Stage hosts of kernel devices sleep in poll(2): our rings must signal their eventfds too.
       const native = loadNative();
