@@ -34,7 +34,8 @@ import { createStack, type Stack, type StackLayout } from '../src/main/index.js'
 import { patternChunk, startKernelPeer, type KernelPeer, type KernelPeerPorts } from '../test/helpers/kernel-peer.js';
 import { execInNamespace, testbedDown, testbedName, testbedUp, type Testbed } from '../test/helpers/testbed.js';
 
-const BYTES = Number(process.env.STACK_LINK_BENCH_MB ?? 256) << 20;
+// Not `<< 20`: 2048 MiB and more overflow 32 bits.
+const BYTES = Number(process.env.STACK_LINK_BENCH_MB ?? 256) * 2 ** 20;
 const MTUS = (process.env.STACK_LINK_BENCH_MTUS ?? '1500,9000').split(',').map(Number);
 const OFFLOADS = (process.env.STACK_LINK_BENCH_OFFLOADS ?? 'on,off').split(',') as ('on' | 'off')[];
 const LAYOUTS = (process.env.STACK_LINK_BENCH_LAYOUT ?? 'single').split(',') as StackLayout[];
@@ -299,7 +300,7 @@ async function setKclientOffloads(bed: Testbed, offloads: 'on' | 'off'): Promise
 
 async function main(): Promise<void> {
   console.log(
-    `TCP against the kernel: ${BYTES >> 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), malloc ${MALLOC}, heap ${HEAP}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
+    `TCP against the kernel: ${BYTES / 2 ** 20} MiB each way per row, layouts ${LAYOUTS.join(', ')}, ${ROUNDS} round(s), malloc ${MALLOC}, heap ${HEAP}, socket buffers ${SOCKET_BUFFER === undefined ? 'default' : `${SOCKET_BUFFER >> 10} KiB`}, ${os.cpus().length} CPUs, ` +
       `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`,
   );
   console.log('| MTU | peer offloads | client | way | Gbit/s | × kernel | client CPU ms/GB | kpps (our link) | mean frame B | notes |');
