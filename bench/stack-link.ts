@@ -257,8 +257,9 @@ async function stackLegs({ bed, ports, layout, driver, vnetHdr, tso }: StackLegs
 /**
  * The same in a process of its own, as the kernel's client has: every row starts from a fresh V8 (JIT state and
  * heap) rather than from what the rows before it left. A second stack in one process received 'data' events at
- * about twice the CPU per GB of the first: V8 kept starting incremental marking every ~30 ms (its old-generation
- * slack no larger than the grown new space), 33–42 collections per 256 MiB instead of 8–12 (docs/PERFORMANCE.md).
+ * about twice the CPU per GB of the first: V8 kept starting incremental marking every ~30 ms, 33–42 collections
+ * per 256 MiB instead of 8–12. The cause was V8's heap growth factor, which createStack's heapTuning now sets
+ * (docs/PERFORMANCE.md, "Full collections in the 'data' path").
  */
 function stackLegsInChild(config: StackLegsConfig): Promise<StackLegs> {
   return new Promise((resolve, reject) => {

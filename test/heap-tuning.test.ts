@@ -20,7 +20,7 @@ describe('V8 heap growth for streams of Buffers', () => {
     const tuned = run('tune');
     const plain = run('default');
     // Tuned: the four forced collections, at most a few more. V8's own factor (~1.1 here) leaves ~15 MB of room
-    // and collects again and again while the Buffers stream (20 in all on the machine this was written on).
+    // and collects again and again while the Buffers stream (14–21 in all on the machine this was written on).
     expect(tuned.majors).toBeLessThanOrEqual(tuned.forced + 3);
     expect(plain.majors).toBeGreaterThanOrEqual(tuned.majors + 4);
   });
