@@ -61,6 +61,27 @@ describe('ByteRing', () => {
     expect(() => producer.writeAt(-1, data, 0, 1)).toThrow(RangeError);
   });
 
+  it('offers its direct reader (same thread, any view of the same memory) only while empty', () => {
+    const producer = ByteRing.create(4096);
+    const consumer = ByteRing.attach(producer.buffer);
+    const other = ByteRing.create(4096);
+    const taken: number[] = [];
+    const reader = { take: (_src: Uint8Array, _offset: number, len: number): number => (taken.push(len), len) };
+    expect(producer.directReader()).toBeUndefined();
+    consumer.setDirectReader(reader);
+    expect(producer.directReader()).toBe(reader);
+    expect(other.directReader()).toBeUndefined(); // another ring's memory
+    expect(producer.write(pattern(10, 3), 0, 10)).toBe(10);
+    expect(producer.directReader()).toBeUndefined(); // bytes in the ring would be overtaken
+    expect(producer.writeAt(0, pattern(10, 3), 0, 5)).toBe(true);
+    const out = new Uint8Array(10);
+    expect(consumer.read(out, 0, 10)).toBe(10);
+    expect(producer.directReader()).toBe(reader);
+    consumer.setDirectReader(null);
+    expect(producer.directReader()).toBeUndefined();
+    expect(taken).toEqual([]); // the ring only offers the reader; taking is the writer's call
+  });
+
   it('peekAt copies bytes behind the head without releasing them', () => {
     const producer = ByteRing.create(4096, { initialPosition: 4000 });
     const consumer = ByteRing.attach(producer.buffer);

@@ -78,6 +78,7 @@ export class SocketSlotPool {
   /** The stage closed the connection in `slot`: it touches its rings no more. Empties them for the next user. */
   release(slot: number): void {
     const r = this.receive[slot];
+    r.setDirectReader(null);
     r.advanceHead(r.readableBytes()); // unread bytes of a connection nobody reads any more
     this.free.push(slot);
     this.topUpReserve();

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import type { ByteRing } from '../shared-ring/index.js';
+import { copyBytes, type ByteRing, type ByteRingDirectReader } from '../shared-ring/index.js';
 import { formatIpv4Address, parseIpv4Address } from '../wire/index.js';
 import {
   AppCommand, AppEvent, TcpOption, TcpSocketFlags, appErrorName, pushAppRecordU32, type AppRecord,
@@ -112,6 +112,13 @@ export class TcpSocket extends Duplex implements SlotEventSink {
   private onreadPaused = false;
   /** What a paused `onread` socket had not taken when the stage let go of its ring: delivered on resume(). */
   private onreadBacklog: Buffer | null = null;
+  /**
+   * `onread` with an `inline` stack: the caller's buffer the protocol stage copied received bytes into straight
+   * from the frame (`directReader`), and how many, handed to the callback before anything in the ring.
+   */
+  private directBuffer: Uint8Array | null = null;
+  private directFill = 0;
+  private readonly directReader: ByteRingDirectReader = { take: (src, srcOffset, len) => this.takeDirect(src, srcOffset, len) };
   /** SO_RCVBUF set by the application (0: auto-tuning up to the ring). */
   private receiveBufferLimit = 0;
   /** SO_SNDBUF set by the application (0: the whole ring). */
@@ -195,6 +202,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     const rings = this.context.pool.rings(slot);
     this.send = rings.send;
     this.receive = rings.receive;
+    if (this.onread) rings.receive.setDirectReader(this.directReader); // the pool removes it with the slot
     this.context.channel.bindSlot(slot, this);
   }
 
@@ -276,11 +284,40 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     }
   }
 
+  /**
+   * The stage, on this thread, offers received bytes while the ring is empty: copy what fits into the caller's
+   * buffer, for the callback when the readable event comes (readIntoCallerBuffer). Not while paused or holding a
+   * backlog (those bytes come first), nor once the stream ended.
+   */
+  private takeDirect(src: Uint8Array, srcOffset: number, len: number): number {
+    const onread = this.onread;
+    if (onread === null || this.onreadPaused || this.onreadBacklog !== null || this.eofPushed || this.destroyed) return 0;
+    let buffer = this.directBuffer;
+    if (buffer === null) {
+      buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+      if (buffer.length === 0) return 0;
+      this.directBuffer = buffer;
+    }
+    const n = Math.min(len, buffer.length - this.directFill);
+    if (n <= 0) return 0;
+    copyBytes(buffer, this.directFill, src, srcOffset, n);
+    this.directFill += n;
+    return n;
+  }
+
   /** `onread`: copies from the ring (or the backlog) into the caller's buffer, one callback per copy. */
   private readIntoCallerBuffer(onread: TcpOnread): void {
     if (this.eofPushed) return;
     const ring = this.receive;
     let moved = 0;
+    if (this.directFill > 0 && !this.onreadPaused) {
+      const n = this.directFill, buffer = this.directBuffer as Uint8Array;
+      this.directFill = 0;
+      this.directBuffer = null;
+      this.bytesRead += n;
+      this.touch();
+      if (onread.callback(n, buffer) === false) this.pause();
+    }
     while (!this.onreadPaused) {
       const backlog = this.onreadBacklog;
       const available = backlog !== null ? backlog.length : ring !== null ? ring.readableBytes() : 0;
@@ -309,7 +346,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
       this.touch();
       this.scheduleReadNotice();
     }
-    const drained = this.onreadBacklog === null && (ring === null || ring.readableBytes() === 0);
+    const drained = this.directFill === 0 && this.onreadBacklog === null && (ring === null || ring.readableBytes() === 0);
     if (drained && (this.remoteEof || this.stageClosed)) {
       this.eofPushed = true;
       this.push(null);

@@ -15,6 +15,22 @@ import {
 import { copyBytes } from './copy.js';
 import { RingBase, checkRange } from './ring-base.js';
 
+/**
+ * A reader that runs on the writer's thread (an `inline` stack: protocol stage and socket share one) with a
+ * buffer of its own ready. While the ring is empty the writer may hand it in-order bytes from where they are, so
+ * they are copied once instead of into the ring and out again (docs/ARCHITECTURE.md, "Byte ring").
+ */
+export interface ByteRingDirectReader {
+  /** Copies up to `len` bytes of `src` from `srcOffset` into the reader's buffer; returns how many (0: none now). */
+  take(src: Uint8Array, srcOffset: number, len: number): number;
+}
+
+/**
+ * Direct readers by ring memory. Per thread by construction (module state is per isolate): a writer on another
+ * thread never finds one, and the bytes go through the ring as always.
+ */
+const directReaders = new WeakMap<SharedArrayBuffer | ArrayBuffer, ByteRingDirectReader>();
+
 export class ByteRing extends RingBase {
   private tail: number;
   private cachedHead: number;
@@ -83,7 +99,22 @@ export class ByteRing extends RingBase {
     return this.spansAt((this.tail + aheadOfTail) >>> 0, len, out);
   }
 
+  /**
+   * This thread's direct reader of the ring, if it has one and the ring is empty: only then may bytes bypass the
+   * ring without overtaking any in it.
+   */
+  directReader(): ByteRingDirectReader | undefined {
+    const reader = directReaders.get(this.buffer);
+    return reader !== undefined && this.writableBytes() === this.capacity ? reader : undefined;
+  }
+
   // ---- consumer ----
+
+  /** Registers (or, with null, removes) this thread's direct reader of the ring (ByteRingDirectReader). */
+  setDirectReader(reader: ByteRingDirectReader | null): void {
+    if (reader === null) directReaders.delete(this.buffer);
+    else directReaders.set(this.buffer, reader);
+  }
 
   /** Published bytes after the head (fresh tail). */
   readableBytes(): number {

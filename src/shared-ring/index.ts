@@ -10,6 +10,6 @@ export {
   forEachRecord,
   frameRecordBytes,
 } from './frame-ring.js';
-export { ByteRing } from './byte-ring.js';
+export { ByteRing, type ByteRingDirectReader } from './byte-ring.js';
 export { CONTROL_BLOCK_BYTES, MAX_RING_CAPACITY, MIN_RING_CAPACITY, type RingCreateOptions } from './control-block.js';
 export { copyBytes, installBulkCopy, type BulkCopy } from './copy.js';

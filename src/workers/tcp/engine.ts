@@ -76,6 +76,8 @@ export interface TcpEngineStats {
   windowProbes: number;
   keepaliveProbes: number;
   droppedBeyondBuffer: number;
+  /** Received bytes a reader on the stage's thread took straight from the frame (ByteRing.directReader). */
+  bytesToReaderDirect: number;
   handshakeDeferred: number;
   wrongShard: number;
   /** D-SACK blocks sent (RFC 2883) and received. */
@@ -110,7 +112,7 @@ export class TcpEngine {
   readonly stats: TcpEngineStats = {
     segmentsIn: 0, resetsSent: 0, resetsReceived: 0, challengeAcks: 0, pawsRejected: 0, outOfWindow: 0,
     synCookiesSent: 0, synCookiesAccepted: 0, retransmittedSegments: 0, windowProbes: 0, keepaliveProbes: 0,
-    droppedBeyondBuffer: 0, handshakeDeferred: 0, wrongShard: 0, dsackOut: 0, dsackIn: 0, spuriousRetransmits: 0,
+    droppedBeyondBuffer: 0, bytesToReaderDirect: 0, handshakeDeferred: 0, wrongShard: 0, dsackOut: 0, dsackIn: 0, spuriousRetransmits: 0,
     undos: 0, rackLosses: 0, tlpProbes: 0, tlpRecoveries: 0,
   };
 

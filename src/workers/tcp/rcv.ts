@@ -108,11 +108,16 @@ export function receiveText(
     return;
   }
   const ahead = seqDiff(seq, conn.rcvNxt);
-  if (!ring.writeAt(ahead, payload, payloadOffset, length)) {
+  // In order, nothing queued: a reader on this thread waiting with a buffer takes what it can straight from here.
+  const reader = ahead === 0 && conn.outOfOrder.count === 0 ? ring.directReader() : undefined;
+  const taken = reader !== undefined ? reader.take(payload, payloadOffset, length) : 0;
+  if (taken > 0) engine.stats.bytesToReaderDirect += taken;
+  if (taken < length && !ring.writeAt(ahead, payload, payloadOffset + taken, length - taken)) {
     // Beyond the free space (only if the peer overran our window): drop, and say where we are.
     engine.stats.droppedBeyondBuffer++;
     conn.ackNow = true;
-    return;
+    if (taken === 0) return;
+    length = taken; // the reader has the first part: that much arrived
   }
   if (conn.outOfOrder.count > 0 && conn.outOfOrder.firstOverlap(seq, seqAdd(seq, length), overlap)) {
     // Text we already queued out of order came again: a D-SACK block tells the sender (RFC 2883 §4).
@@ -128,7 +133,7 @@ export function receiveText(
   conn.filledGap = filledGap;
   const next = conn.outOfOrder.takeContiguous(seqAdd(seq, length));
   const delivered = seqDiff(next, conn.rcvNxt);
-  ring.advanceTail(delivered);
+  ring.advanceTail(delivered - taken);
   conn.rcvNxt = next;
   conn.bytesReceived += delivered;
   autoTune(conn, now, delivered);
