@@ -85,6 +85,12 @@ describe('TCP over the memory wire', () => {
     it(`moves 16 MiB each way with equal sha256 (layout ${layout})`, async () => {
       const [A, B] = await pair(layout);
       await exchange(A, B, 16 << 20, 5001);
+      // 'data' sockets too take received bytes straight from the frame when stage and socket share the thread.
+      for (const stack of [A, B]) {
+        const direct = (await stack.stats()).stages.proto?.tcpBytesToReaderDirect ?? 0;
+        if (layout === 'inline') expect(direct).toBeGreaterThan(0);
+        else expect(direct).toBe(0);
+      }
     });
   }
 

@@ -118,6 +118,8 @@ export class TcpSocket extends Duplex implements SlotEventSink {
    */
   private directBuffer: Uint8Array | null = null;
   private directFill = 0;
+  /** The same without `onread`: what the stage copied straight from frames, pushed before the ring's bytes. */
+  private readonly directChunks: Buffer[] = [];
   private readonly directReader: ByteRingDirectReader = { take: (src, srcOffset, len) => this.takeDirect(src, srcOffset, len) };
   /** SO_RCVBUF set by the application (0: auto-tuning up to the ring). */
   private receiveBufferLimit = 0;
@@ -202,7 +204,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     const rings = this.context.pool.rings(slot);
     this.send = rings.send;
     this.receive = rings.receive;
-    if (this.onread) rings.receive.setDirectReader(this.directReader); // the pool removes it with the slot
+    rings.receive.setDirectReader(this.directReader); // the pool removes it with the slot
     this.context.channel.bindSlot(slot, this);
   }
 
@@ -265,6 +267,16 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     const ring = this.receive;
     if (!ring || this.eofPushed) return;
     let moved = 0;
+    if (this.directChunks.length > 0) {
+      // Taken by the stage before anything now in the ring (takeDirect): all of them, even past the high-water mark
+      // (one receive batch at most; the flag stops the next).
+      for (const chunk of this.directChunks) {
+        this.bytesRead += chunk.length;
+        if (!this.push(chunk)) this.wantRead = false;
+      }
+      this.directChunks.length = 0;
+      this.touch();
+    }
     while (this.wantRead || this.stageClosed) {
       const available = ring.readableBytes();
       if (available === 0) break;
@@ -285,13 +297,22 @@ export class TcpSocket extends Duplex implements SlotEventSink {
   }
 
   /**
-   * The stage, on this thread, offers received bytes while the ring is empty: copy what fits into the caller's
-   * buffer, for the callback when the readable event comes (readIntoCallerBuffer). Not while paused or holding a
-   * backlog (those bytes come first), nor once the stream ended.
+   * The stage, on this thread, offers received bytes while the ring is empty. `onread`: copy what fits into the
+   * caller's buffer, for the callback when the readable event comes (readIntoCallerBuffer); not while paused or
+   * holding a backlog (those bytes come first). Otherwise into a Buffer pushed by readMore, while the stream wants
+   * data. Never once the stream ended.
    */
   private takeDirect(src: Uint8Array, srcOffset: number, len: number): number {
     const onread = this.onread;
-    if (onread === null || this.onreadPaused || this.onreadBacklog !== null || this.eofPushed || this.destroyed) return 0;
+    if (onread === null) {
+      // 'data' mode: a Buffer of its own per segment, as readMore's per read (the stream owns what it is pushed).
+      if (!this.wantRead || this.eofPushed || this.destroyed || len === 0) return 0;
+      const chunk = Buffer.allocUnsafe(len);
+      copyBytes(chunk, 0, src, srcOffset, len);
+      this.directChunks.push(chunk);
+      return len;
+    }
+    if (this.onreadPaused || this.onreadBacklog !== null || this.eofPushed || this.destroyed) return 0;
     let buffer = this.directBuffer;
     if (buffer === null) {
       buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
