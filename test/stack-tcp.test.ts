@@ -81,7 +81,7 @@ async function exchange(A: Stack, B: Stack, size: number, port: number): Promise
 }
 
 describe('TCP over the memory wire', () => {
-  for (const layout of ['single', 'rx+proto', 'three'] as const) {
+  for (const layout of ['single', 'rx+proto', 'three', 'inline'] as const) {
     it(`moves 16 MiB each way with equal sha256 (layout ${layout})`, async () => {
       const [A, B] = await pair(layout);
       await exchange(A, B, 16 << 20, 5001);
