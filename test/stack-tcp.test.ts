@@ -299,6 +299,30 @@ describe('TCP over the memory wire', () => {
     },
   );
 
+  it('onread whose buffer function throws: that socket fails with the error, the stack goes on', async () => {
+    const [A, B] = await pair('inline');
+    const server = B.createServer((s) => {
+      s.on('error', () => undefined); // the failed reader's close resets the first connection (unread bytes)
+      s.end(pattern(1 << 20, 5));
+    });
+    await listen(server, 7008);
+    let calls = 0;
+    const c = A.connect({
+      host: '198.18.1.2', port: 7008,
+      onread: {
+        buffer: () => {
+          if (++calls > 3) throw new Error('no buffer for you');
+          return new Uint8Array(4096);
+        },
+        callback: () => true,
+      },
+    });
+    const err = await new Promise<Error>((resolve) => c.once('error', resolve));
+    expect(err.message).toBe('no buffer for you');
+    const again = A.connect({ host: '198.18.1.2', port: 7008 });
+    expect(await drain(again)).toEqual({ bytes: 1 << 20, sha256: sha256(pattern(1 << 20, 5)) });
+  });
+
   it('runs 1 000 sequential connect/transfer/close cycles and 200 concurrent connections', async () => {
     const [A, B] = await pair('inline');
     const server = B.createServer((s) => s.pipe(s)); // echo

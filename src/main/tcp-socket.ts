@@ -315,8 +315,12 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     if (this.onreadPaused || this.onreadBacklog !== null || this.eofPushed || this.destroyed) return 0;
     let buffer = this.directBuffer;
     if (buffer === null) {
-      buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
-      if (buffer.length === 0) return 0;
+      try {
+        buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+      } catch {
+        return 0; // the stage must not unwind mid-segment: the ring path asks again and the error reaches the app there
+      }
+      if (!(buffer instanceof Uint8Array) || buffer.length === 0) return 0;
       this.directBuffer = buffer;
     }
     const n = Math.min(len, buffer.length - this.directFill);
@@ -328,7 +332,17 @@ export class TcpSocket extends Duplex implements SlotEventSink {
 
   /** `onread`: copies from the ring (or the backlog) into the caller's buffer, one callback per copy. */
   private readIntoCallerBuffer(onread: TcpOnread): void {
-    if (this.eofPushed) return;
+    if (this.eofPushed || this.destroyed) return;
+    try {
+      this.moveToCallerBuffer(onread);
+    } catch (error) {
+      // The caller's buffer function or callback threw: that is this socket's error, not the stack's (the event
+      // dispatch that called us goes on to other sockets).
+      this.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private moveToCallerBuffer(onread: TcpOnread): void {
     const ring = this.receive;
     let moved = 0;
     if (this.directFill > 0 && !this.onreadPaused) {
