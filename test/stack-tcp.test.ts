@@ -256,7 +256,7 @@ describe('TCP over the memory wire', () => {
   });
 
   it.each(['inline', 'single'] as const)(
-    'onread with a buffer function (%s): the inline stage copies into the caller\'s buffer straight from the frame, in order with the ring',
+    'onread with a buffer function (%s): bytes reach the caller\'s buffer in order, straight from the frame when the stage shares the thread',
     async (layout) => {
       const [A, B] = await pair(layout, {}, 128 * 1024); // a window the stalls fill in part, not the whole file
       const SIZE = 4 << 20;

@@ -46,6 +46,11 @@ export interface SocketContext {
 }
 
 const READ_CHUNK = 64 * 1024;
+
+/** The buffer the next `onread` read goes into: the caller's one buffer, or what its function returns now. */
+function callerBuffer(onread: TcpOnread): Uint8Array {
+  return typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+}
 /** The smallest SO_RCVBUF / SO_SNDBUF honoured (about Linux's minimum): windows still open in useful steps. */
 const MIN_SOCKET_BUFFER = 2048;
 /** setKeepAlive(true) without a delay: the first probe after two idle hours (RFC 1122 §4.2.3.6, Linux's default). */
@@ -316,7 +321,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
     let buffer = this.directBuffer;
     if (buffer === null) {
       try {
-        buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+        buffer = callerBuffer(onread);
       } catch {
         return 0; // the stage must not unwind mid-segment: the ring path asks again and the error reaches the app there
       }
@@ -357,7 +362,7 @@ export class TcpSocket extends Duplex implements SlotEventSink {
       const backlog = this.onreadBacklog;
       const available = backlog !== null ? backlog.length : ring !== null ? ring.readableBytes() : 0;
       if (available === 0) break;
-      const buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+      const buffer = callerBuffer(onread);
       if (buffer.length === 0) throw new RangeError('onread.buffer is empty');
       let n: number;
       if (backlog !== null) {
