@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import { describeWithTestbed, testbedName, useTestbed } from './helpers/testbed.js';
+import { readPcap } from './pcap-reader.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
@@ -70,6 +71,30 @@ describeWithTestbed('ringstack get/ls/put on our stack against vsftpd', () => {
     const back = await ringstack('get', `ftp://${auth}${b.ftp.userDir}/up.bin`, '-o', join(dir, 'back.bin'), '--json');
     expect(back.code, back.stderr).toBe(0);
     expect(readFileSync(join(dir, 'back.bin')).equals(readFileSync(local))).toBe(true);
+  });
+
+  it('uploads in TCP super-segments the kernel cuts (TSO) by default, and in MTU-sized frames with --offloads off', async () => {
+    const b = bed();
+    const local = join(dir, 'tso.bin');
+    const bytes = Buffer.alloc(2 << 20);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    writeFileSync(local, bytes);
+    const auth = `${b.ftp.user}:${b.ftp.password}@${b.stackLink.peerIp}`;
+    const largest: Record<string, number> = {};
+    for (const offloads of ['on', 'off']) {
+      const pcap = join(dir, `tso-${offloads}.pcap`);
+      const put = await ringstack('put', local, `ftp://${auth}${b.ftp.userDir}/tso-${offloads}.bin`, '--json', '--offloads', offloads, '--pcap', pcap);
+      expect(put.code, put.stderr).toBe(0);
+      const back = await ringstack('get', `ftp://${auth}${b.ftp.userDir}/tso-${offloads}.bin`, '-o', join(dir, `tso-${offloads}.back`), '--json');
+      expect(back.code, back.stderr).toBe(0);
+      expect(readFileSync(join(dir, `tso-${offloads}.back`)).equals(bytes)).toBe(true);
+      // IPv4 TCP frames from our address: the largest one we handed the link.
+      const ours = readPcap(readFileSync(pcap)).packets.filter((p) => p.data[12] === 0x08 && p.data[13] === 0x00 && p.data[23] === 6
+        && p.data.subarray(26, 30).join('.') === b.stackLink.stackIp);
+      largest[offloads] = Math.max(...ours.map((p) => p.originalLength));
+    }
+    expect(largest['on']).toBeGreaterThan(b.mtu + 14);
+    expect(largest['off']).toBeLessThanOrEqual(b.mtu + 14);
   });
 });
 

@@ -8,7 +8,8 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, runCli } from '../src/main/cli.js';
-import { averageReceivedFrame, mayTuneJit } from '../src/main/cli-stack.js';
+import { averageReceivedFrame, cliLinkSpec, mayTuneJit } from '../src/main/cli-stack.js';
+import { UsageError } from '../src/main/cli-common.js';
 import type { StackStats } from '../src/main/index.js';
 import { readPcap } from './pcap-reader.js';
 import { describeWithTestbed, execCommand, execInNamespace, testbedName, useTestbed } from './helpers/testbed.js';
@@ -28,7 +29,7 @@ describe('ringstack ping/stats command lines', () => {
     expect(help.stderr).toMatch(/ping +ICMP echo/);
     expect(help.stderr).toMatch(/stats +bring a stack up/);
     const pingHelp = await cli(['ping', '--help']);
-    for (const option of ['--link', '--ip', '--gateway', '--mtu', '--pcap', '--layout', '--count', '--stats']) expect(pingHelp.stdout).toContain(option);
+    for (const option of ['--link', '--ip', '--gateway', '--mtu', '--pcap', '--layout', '--offloads', '--count', '--stats']) expect(pingHelp.stdout).toContain(option);
   });
 
   it.each([
@@ -134,6 +135,24 @@ describeWithTestbed('ringstack ping/stats against the Linux kernel on the bed', 
     // The kernel learned our MAC from the stack's gratuitous ARP or asked for it; either way it reached us.
     expect(stats.stages.proto.arpRequestsOut + (stats.stages.proto.arpRepliesOut ?? 0)).toBeGreaterThanOrEqual(1);
     expect(stats.stages.proto.framesIn).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('--offloads', () => {
+  it('gives packet and tap links virtio-net headers unless off, and refuses it elsewhere or with a bad value', () => {
+    expect(cliLinkSpec('packet:eth0', undefined)).toEqual({ driver: 'packet', ifname: 'eth0', vnetHdr: true });
+    expect(cliLinkSpec('packet:auto', 'on')).toEqual({ driver: 'packet', ifname: 'auto', vnetHdr: true });
+    expect(cliLinkSpec('tap:tap0', 'off')).toEqual({ driver: 'tap', name: 'tap0', vnetHdr: false });
+    expect(cliLinkSpec('raw', undefined)).toBe('raw');
+    expect(() => cliLinkSpec('raw', 'on')).toThrow(UsageError);
+    expect(() => cliLinkSpec('packet:eth0', 'yes')).toThrow(/--offloads must be on or off/);
+    expect(() => cliLinkSpec('packet:', undefined)).toThrow(UsageError);
+  });
+
+  it('a bad --offloads is a usage error of the command line', async () => {
+    const r = await cli(['ping', '198.18.0.1', '--link', 'packet:eth0', '--ip', '198.18.0.2/24', '--offloads', 'maybe']);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toMatch(/--offloads must be on or off/);
   });
 });
 
