@@ -165,8 +165,8 @@ export async function stackFromOptions(values: OptionValues, io: CliIo, ownLoopO
 /**
  * The link a CLI name stands for. Packet and TAP links get virtio-net headers unless `--offloads off`: the kernel
  * then takes our TCP super-segments and cuts them (TSO) and tells us the checksum state of what it hands us. A
- * `put` of 100 MiB over packet, alternating, took 0.40–0.43 s with them against 0.65–0.73 s without (curl
- * 0.23–0.31 s); a `get` of 1 GiB the same either way (medians 0.730 and 0.725 s, 6 rounds). docs/PERFORMANCE.md.
+ * `put` of 100 MiB over packet, alternating, 6 rounds: median 0.396 s with them against 0.701 s without (curl
+ * 0.223 s); a `get` of 1 GiB 0.866 against 0.953 s. docs/PERFORMANCE.md, session 11.
  */
 export function cliLinkSpec(link: string, offloads: string | undefined): LinkSpec | string {
   if (offloads !== undefined && offloads !== 'on' && offloads !== 'off') throw new UsageError(`--offloads must be on or off, got ${JSON.stringify(offloads)}`);
